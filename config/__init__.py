@@ -1,0 +1,1 @@
+"""Packaged default configuration (installed as saa_lab.default_config)."""

@@ -1,0 +1,30 @@
+"""HL7 v2 for saa-lab: the ORU^R01 result builder and the file outbox.
+
+Installed as ``saa_lab.hl7`` (never as a top-level ``hl7``, which is
+python-hl7's import name).
+"""
+
+from __future__ import annotations
+
+from .oru import (
+    AOE_DOSE_TIME_CODE,
+    AOE_FORMULATION_CODE,
+    SUPPORTED_VERSIONS,
+    ReportedResult,
+    build_oru_r01,
+    build_oru_r01_message,
+    format_number,
+)
+from .outbox import message_file_bytes, write_message_file
+
+__all__ = [
+    "AOE_DOSE_TIME_CODE",
+    "AOE_FORMULATION_CODE",
+    "SUPPORTED_VERSIONS",
+    "ReportedResult",
+    "build_oru_r01",
+    "build_oru_r01_message",
+    "format_number",
+    "message_file_bytes",
+    "write_message_file",
+]

@@ -1,0 +1,3 @@
+from saa_lab.cli import main
+
+main()

@@ -1,0 +1,361 @@
+"""The ``saa-lab`` command line.
+
+Commands find ``saa-lab.toml`` in the current folder or a parent (as git finds
+its repository); ``--config FILE`` or ``SAA_LAB_CONFIG`` point elsewhere.
+Errors print one line naming the file, line, well or setting, and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .config import CONFIG_NAME, AppConfig, find_config, load_config
+from .errors import ConfigError, InputFileError, SaaLabError
+
+if TYPE_CHECKING:
+    from .pipeline import ExportOutcome
+    from .store import Store, StoredRun
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """A SaaLabError shown as one line, with the error class's exit code."""
+
+    def __init__(self, error: SaaLabError) -> None:
+        super().__init__(str(error))
+        # click declares exit_code on the class; each error class has its own code.
+        self.exit_code = error.exit_code  # type: ignore[misc]
+
+
+@dataclass
+class AppContext:
+    config_path: Path | None = None
+    _config: AppConfig | None = None
+    _store: Store | None = None
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def config(self) -> AppConfig:
+        if self._config is None:
+            path = self.config_path or find_config()
+            self._config = load_config(path)
+        return self._config
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from .store import Store
+
+            self._store = Store(self.config.database_url)
+            self.cleanups.append(self._store.close)
+        return self._store
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    ctx.ensure_object(AppContext).config_path = value
+
+
+def _handle_errors(func: F) -> F:
+    """Turn SaaLabError into a one-line ClickException with the right exit code."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SaaLabError as exc:
+            raise CliError(exc) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(
+    context_settings={"auto_envvar_prefix": "SAA_LAB", "help_option_names": ["-h", "--help"]}
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SAA_LAB_CONFIG",
+    callback=_set_config,
+    expose_value=False,
+    is_eager=True,
+    help=f"Configuration file (default: {CONFIG_NAME} here or in a parent folder).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="saa-lab")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """saa-lab: serum asparaginase activity plates in, interpreted HL7 results out.
+
+    Drop plate-reader exports and their worklists into the inbox; the daemon
+    (`saa-lab watch`) fits the calibration, applies LLOQ/ULOQ and the 100 U/L
+    threshold, stores everything and writes HL7 ORU^R01 messages to the outbox.
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    app = ctx.ensure_object(AppContext)
+    ctx.call_on_close(lambda: [cleanup() for cleanup in app.cleanups])
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@_handle_errors
+def init(directory: Path) -> None:
+    """Create DIRECTORY/saa-lab.toml, its folders and editable assay/layout files."""
+    import shutil
+
+    from .config import packaged_config_dir
+
+    target = directory / CONFIG_NAME
+    if target.exists():
+        msg = "already exists; saa-lab init never overwrites a configuration"
+        raise ConfigError(msg, path=str(target))
+    directory.mkdir(parents=True, exist_ok=True)
+    packaged = packaged_config_dir()
+    shutil.copyfile(packaged / CONFIG_NAME, target)
+    config = load_config(target)
+    for folder in (config.inbox, config.archive, config.quarantine, config.outbox):
+        folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("assays", "layouts"):
+        own = config.search_dirs(kind)[0]
+        own.mkdir(parents=True, exist_ok=True)
+        for file in sorted((packaged / kind).glob("*.toml")):
+            if not (own / file.name).exists():
+                shutil.copyfile(file, own / file.name)
+    click.echo(f"Created {target}")
+    click.echo(f"  inbox:      {config.inbox}")
+    click.echo(f"  outbox:     {config.outbox}")
+    click.echo(f"  assays:     {config.search_dirs('assays')[0]}")
+    click.echo(f"  layouts:    {config.search_dirs('layouts')[0]}")
+    click.echo(f"Next: cd {directory} && saa-lab watch")
+
+
+@cli.command()
+@pass_app
+@_handle_errors
+def watch(app: AppContext) -> None:
+    """Watch the inbox and process exports as they arrive (until Ctrl-C or SIGTERM)."""
+    from .watcher import Daemon
+
+    logging.getLogger("saa_lab").setLevel(min(logging.getLogger().level, logging.INFO))
+    daemon = Daemon(app.config, app.store)
+
+    def stop(signum: int, _frame: object) -> None:
+        logging.getLogger(__name__).info("signal %d: stopping", signum)
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with daemon:
+        click.echo(f"saa-lab watching {app.config.inbox} (Ctrl-C to stop)", err=True)
+        daemon.wait()
+
+
+def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
+    return {
+        "source": outcome.source.original_path,
+        "plate_id": run.plate_id,
+        "format": run.format,
+        "status": run.status,
+        "reasons": list(run.reasons),
+        "run_id": run.id,
+        "assay": run.assay_name,
+        "assay_version": run.assay_version,
+        "duplicate": outcome.duplicate,
+        "results": [
+            {
+                "accession": r.accession,
+                "wells": list(r.wells),
+                "activity_u_per_l": r.activity_u_per_l,
+                "comparator": r.comparator,
+                "flag": r.flag,
+                "comment": r.comment,
+                "dilution": r.dilution,
+                "result_status": r.result_status,
+                "message_control_ids": list(r.control_ids),
+            }
+            for r in run.results
+        ],
+    }
+
+
+def _find_worklist(export: Path, plate_ids: list[str | None]) -> Path | None:
+    from .worklist import WORKLIST_SUFFIX
+
+    names = [f"{p}{WORKLIST_SUFFIX}" for p in plate_ids if p] + [f"{export.stem}{WORKLIST_SUFFIX}"]
+    return next((export.parent / n for n in names if (export.parent / n).is_file()), None)
+
+
+@cli.command()
+@click.argument("export", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--worklist",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Worklist CSV (default: <plate id>.worklist.csv or <export stem>.worklist.csv beside it).",
+)
+@click.option("--layout", help="Plate template name or .toml path (default: from config).")
+@click.option("--assay", help="Assay name or .toml path (default: from config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@pass_app
+@_handle_errors
+def process(
+    app: AppContext,
+    export: Path,
+    worklist: Path | None,
+    layout: str | None,
+    assay: str | None,
+    as_json: bool,
+) -> None:
+    """Run the daemon's pipeline on one EXPORT: store the run and write its HL7 messages.
+
+    The export file is read, never moved. An export already processed is not
+    processed again; its stored results are shown.
+    """
+    from .deliver import deliver_to_directory
+    from .domain import SourceFile
+    from .parsers import parse
+    from .pipeline import process_export
+    from .worklist import parse_worklist
+
+    config = app.config
+    source = SourceFile.from_path(export)
+    reads = parse(source)
+    worklist_path = worklist or _find_worklist(export, [r.plate_id for r in reads])
+    if worklist_path is None:
+        msg = (
+            f"no worklist found beside the export (looked for {export.stem}.worklist.csv); "
+            "give one with --worklist"
+        )
+        raise InputFileError(msg, path=str(export))
+    parsed = parse_worklist(SourceFile.from_path(worklist_path), zone=config.lab.zone)
+    outcome = process_export(
+        app.store,
+        config,
+        source,
+        reads=reads,
+        worklist_for=lambda _read: parsed,
+        assay_name=assay,
+        layout_name=layout,
+        actor="cli",
+    )
+    written = deliver_to_directory(app.store, config.outbox)
+    if as_json:
+        plates = [_plate_json(outcome, run) for run in outcome.runs]
+        click.echo(json.dumps({"plates": plates}, indent=2))
+        return
+    if outcome.duplicate:
+        click.echo(f"{export.name} was already processed; showing the stored results.")
+    for run in outcome.runs:
+        _print_run(run)
+    click.echo(f"{written} HL7 message(s) written to {config.outbox}")
+
+
+def _fmt_activity(value: float | None, comparator: str) -> str:
+    if value is None:
+        return "-"
+    prefix = "" if comparator == "=" else comparator
+    return f"{prefix}{value:.4g}"
+
+
+def _fmt_iu_per_ml(value: float | None, comparator: str) -> str:
+    if value is None:
+        return "-"
+    prefix = "" if comparator == "=" else comparator
+    return f"{prefix}{value / 1000:.3g}"
+
+
+def _print_run(run: StoredRun) -> None:
+    title = f"{run.source_name} plate {run.plate_index + 1}"
+    if run.plate_id:
+        title += f" ({run.plate_id})"
+    click.echo(f"{title}: run {run.id} {run.status.upper()}")
+    for reason in run.reasons:
+        click.echo(f"  - {reason}")
+    if not run.results:
+        return
+    click.echo(f"  {'accession':<12} {'U/L':>8} {'IU/mL':>8}  flag")
+    for r in run.results:
+        click.echo(
+            f"  {r.accession:<12} {_fmt_activity(r.activity_u_per_l, r.comparator):>8} "
+            f"{_fmt_iu_per_ml(r.activity_u_per_l, r.comparator):>8}  {r.flag}"
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_app
+@_handle_errors
+def status(app: AppContext, as_json: bool) -> None:
+    """Show files waiting or failed, runs, results and the HL7 outbox."""
+    summary = app.store.status_summary()
+    summary["config"] = app.config.source
+    summary["inbox"] = str(app.config.inbox)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    daemon = summary["service"].get("daemon")
+    click.echo(f"config:   {summary['config'] or '(embedded defaults)'}")
+    if daemon:
+        click.echo(
+            f"daemon:   pid {daemon.get('pid')} on {daemon.get('host')}, last heartbeat "
+            f"{daemon.get('heartbeat')}, last inbox scan {daemon.get('last_scan')}"
+        )
+    else:
+        click.echo("daemon:   never ran against this database")
+    files = summary["files"]
+    click.echo(
+        "files:    " + (", ".join(f"{v} {k}" for k, v in sorted(files.items())) or "none yet")
+    )
+    runs = summary["runs"]
+    click.echo("runs:     " + (", ".join(f"{v} {k}" for k, v in sorted(runs.items())) or "none"))
+    click.echo(f"results:  {summary['results']}")
+    outbox = summary["outbox"]
+    line = ", ".join(f"{v} {k}" for k, v in sorted(outbox.items())) or "empty"
+    if summary["oldest_pending_message"]:
+        line += f" (oldest pending since {summary['oldest_pending_message']})"
+    click.echo(f"outbox:   {line}")
+    for item in summary["waiting"]:
+        click.echo(f"waiting:  {item['file']}: {item['reason']} (since {item['since']})")
+    for item in summary["failed"]:
+        click.echo(f"failed:   {item['file']}: {item['error']}")
+
+
+@cli.command()
+@click.option(
+    "--keep/--no-keep", default=True, help="Keep the demo workspace afterwards (default: keep)."
+)
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for results.")
+@_handle_errors
+def demo(keep: bool, timeout: float) -> None:
+    """Run the real daemon on the bundled sample exports in a throwaway workspace."""
+    from .demo import run_demo
+
+    code = run_demo(keep=keep, timeout=timeout, echo=click.echo)
+    sys.exit(code)
+
+
+def main() -> None:
+    cli(prog_name="saa-lab")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Configuration: ``saa-lab.toml``, found as git finds its repository.
+
+Lookup order: ``--config FILE``, then ``SAA_LAB_CONFIG``, then ``saa-lab.toml``
+in the current folder or any parent. Relative paths in the file are relative to
+the file's folder. Unknown keys are errors that name the file and the key and
+suggest the closest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_NAME",
+    "AppConfig",
+    "find_config",
+    "format_validation_error",
+    "load_config",
+    "packaged_config_dir",
+]
+
+CONFIG_NAME = "saa-lab.toml"
+CONFIG_ENV = "SAA_LAB_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabSettings(_Section):
+    name: str = "Reference Laboratory"
+    timezone: str = "UTC"
+    sending_application: str = "SAA-LAB"
+    sending_facility: str = "REFLAB"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')"
+            raise ValueError(msg) from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class PathSettings(_Section):
+    inbox: Path = Path("inbox")
+    archive: Path = Path("archive")
+    quarantine: Path = Path("quarantine")
+    outbox: Path = Path("outbox")
+    assays: Path = Path("config/assays")
+    layouts: Path = Path("config/layouts")
+
+
+class DatabaseSettings(_Section):
+    # A relative SQLite path is relative to the config file's folder.
+    url: str = "sqlite:///saa-lab.db"
+
+
+class WatchSettings(_Section):
+    observer: Literal["native", "polling"] = "native"
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    stability_seconds: float = Field(default=2.0, ge=0)
+    settle_seconds: float = Field(default=0.2, ge=0)
+    worklist_wait_seconds: float = Field(default=900.0, ge=0)
+    ignore_patterns: tuple[str, ...] = ("*.tmp", "*.part", "~$*", ".*", "*.error.txt")
+
+
+class RunSettings(_Section):
+    assay: str = "aha-indooxine"
+    layout: str = "aha-96"
+
+
+class InterpretationSettings(_Section):
+    threshold_u_per_l: float = Field(default=100.0, gt=0)
+
+
+class Hl7Settings(_Section):
+    version: Literal["2.5.1", "2.4", "2.3.1"] = "2.5.1"
+    receiving_application: str = "CLINIC-EHR"
+    receiving_facility: str = "CLINIC"
+    observation_code: str = "SAA"
+    observation_text: str = "Asparaginase activity [Enzymatic activity/volume] in Serum or Plasma"
+    coding_system: str = "L"
+    units: Literal["U/L", "U/mL"] = "U/L"
+    processing_id: Literal["P", "T", "D"] = "P"
+
+
+class AppConfig(_Section):
+    """The whole configuration; ``base_dir`` is where relative paths start."""
+
+    lab: LabSettings = LabSettings()
+    paths: PathSettings = PathSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    watch: WatchSettings = WatchSettings()
+    run: RunSettings = RunSettings()
+    interpretation: InterpretationSettings = InterpretationSettings()
+    hl7: Hl7Settings = Hl7Settings()
+    base_dir: Path = Field(default=Path(), exclude=True)
+    source: str | None = Field(default=None, exclude=True)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def inbox(self) -> Path:
+        return self.resolve(self.paths.inbox)
+
+    @property
+    def archive(self) -> Path:
+        return self.resolve(self.paths.archive)
+
+    @property
+    def quarantine(self) -> Path:
+        return self.resolve(self.paths.quarantine)
+
+    @property
+    def outbox(self) -> Path:
+        return self.resolve(self.paths.outbox)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path made absolute."""
+        url = os.environ.get("SAA_LAB_DATABASE_URL") or self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rest = url[len(prefix) :]
+            if rest and rest != ":memory:":
+                return prefix + str((self.base_dir / rest).resolve())
+        return url
+
+    def search_dirs(self, kind: Literal["assays", "layouts"]) -> list[Path]:
+        """Where assay/layout files are looked up: the lab's folder, then the packaged defaults."""
+        own = self.resolve(self.paths.assays if kind == "assays" else self.paths.layouts)
+        return [own, packaged_config_dir() / kind]
+
+
+def packaged_config_dir() -> Path:
+    """The defaults shipped inside the package (``config/`` in the repository)."""
+    return Path(str(resources.files("saa_lab.default_config")))
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """``SAA_LAB_CONFIG`` if set, else the nearest ``saa-lab.toml`` upwards from ``start``."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None) -> AppConfig:
+    """Load and validate a config file; ``None`` gives the embedded defaults in the cwd."""
+    if path is None:
+        return AppConfig(base_dir=Path.cwd())
+    if not path.is_file():
+        msg = f"configuration file not found (run 'saa-lab init {path.parent}' to create one)"
+        raise ConfigError(msg, path=str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("not UTF-8 text", path=str(path)) from exc
+    try:
+        return AppConfig.model_validate(
+            {**data, "base_dir": path.resolve().parent, "source": str(path)}
+        )
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, AppConfig), path=str(path)) from exc
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return []
+        annotation = current.model_fields[part].annotation
+        current = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    if current is None:
+        return []
+    return [name for name, f in current.model_fields.items() if not f.exclude]
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
+    """One line per problem: ``key: what is wrong`` (with "did you mean" for typos)."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(p) for p in loc)
+        if error["type"] == "extra_forbidden":
+            known = _known_keys(model, loc)
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            text = f"unknown setting '{key}'"
+            if hint:
+                text += f" (did you mean '{'.'.join([*map(str, loc[:-1]), hint[0]])}'?)"
+            elif known:
+                text += f"; known here: {', '.join(sorted(known))}"
+            lines.append(text)
+        else:
+            lines.append(f"{key}: {error['msg']}")
+    return "; ".join(lines)

@@ -1,0 +1,111 @@
+"""``saa-lab demo``: the real daemon on the bundled samples, in a throwaway workspace."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from .config import CONFIG_NAME, load_config
+from .domain import SourceFile
+from .worklist import WORKLIST_SUFFIX
+
+__all__ = ["bundled_samples", "drop_file", "run_demo"]
+
+DEMO_CONFIG = """\
+# Written by `saa-lab demo`. Short waits so the demo finishes quickly.
+[lab]
+name = "saa-lab demo laboratory"
+timezone = "Europe/Berlin"
+
+[watch]
+poll_interval_seconds = 0.5
+stability_seconds = 0.5
+settle_seconds = 0.05
+"""
+
+
+def bundled_samples() -> list[tuple[Path, Path | None]]:
+    """(export, worklist) pairs shipped in ``sample_files/``."""
+    root = Path(str(resources.files("saa_lab.sample_files")))
+    pairs = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for export in sorted(folder.iterdir()):
+            name = export.name
+            if name.endswith((WORKLIST_SUFFIX, ".json", ".md")) or name.startswith((".", "_")):
+                continue
+            worklist = export.with_name(f"{export.stem}{WORKLIST_SUFFIX}")
+            pairs.append((export, worklist if worklist.is_file() else None))
+    return pairs
+
+
+def drop_file(source: Path, inbox: Path) -> Path:
+    """Copy into the inbox the way instruments should: temp name, then rename."""
+    temp = inbox / f".{source.name}.part"
+    shutil.copyfile(source, temp)
+    target = inbox / source.name
+    temp.replace(target)
+    return target
+
+
+def run_demo(*, keep: bool, timeout: float, echo: Callable[[str], None]) -> int:
+    from .cli import _fmt_activity, _fmt_iu_per_ml
+    from .store import Store
+    from .watcher import Daemon
+
+    workspace = Path(tempfile.mkdtemp(prefix="saa-lab-demo-"))
+    config_path = workspace / CONFIG_NAME
+    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    config = load_config(config_path)
+    store = Store(config.database_url)
+    pairs = bundled_samples()
+    hashes = {SourceFile.from_path(export).sha256: export.name for export, _ in pairs}
+    echo(f"saa-lab demo workspace: {workspace}")
+    started = time.monotonic()
+    try:
+        with Daemon(config, store) as daemon:
+            for export, worklist in pairs:
+                if worklist is not None:
+                    drop_file(worklist, config.inbox)
+                drop_file(export, config.inbox)
+                echo(f"dropped {export.name}" + (f" + {worklist.name}" if worklist else ""))
+
+            def finished() -> bool:
+                states = [store.source(sha) for sha in hashes]
+                return all(s is not None and s.status in ("done", "failed") for s in states)
+
+            done = daemon.wait_until(finished, timeout)
+        elapsed = time.monotonic() - started
+        if not done:
+            echo(f"the samples were not processed within {timeout:g} s; see {workspace}")
+            return 1
+        echo(f"processed {len(hashes)} export(s) in {elapsed:.2f} s\n")
+        failed = 0
+        for sha, name in hashes.items():
+            record = store.source(sha)
+            if record is None or record.status != "done":
+                failed += 1
+                echo(f"{name}: FAILED: {record.error if record else 'not seen'}")
+                continue
+            for run in store.runs_for_source(sha):
+                title = f"{name} plate {run.plate_index + 1}"
+                echo(f"{title}: run {run.id} {run.status}, assay {run.assay_name}")
+                echo(f"  {'accession':<10} {'U/L':>8} {'IU/mL':>8}  flag")
+                for r in run.results:
+                    echo(
+                        f"  {r.accession:<10} {_fmt_activity(r.activity_u_per_l, r.comparator):>8}"
+                        f" {_fmt_iu_per_ml(r.activity_u_per_l, r.comparator):>8}  {r.flag}"
+                    )
+                echo("")
+        messages = sorted(config.outbox.glob("*.hl7"))
+        echo(f"{len(messages)} HL7 ORU^R01 message(s) in {config.outbox}")
+        if messages:
+            echo(f"for example: {messages[0]}")
+        return 1 if failed else 0
+    finally:
+        store.close()
+        if not keep:
+            shutil.rmtree(workspace, ignore_errors=True)

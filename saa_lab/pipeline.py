@@ -1,0 +1,189 @@
+"""The pipeline: one export (+ worklist) → stored, interpreted results and HL7 messages.
+
+``process_export`` is what the daemon runs on every stable file and what
+``saa-lab process`` runs on one. Each stage is a plain call on frozen values;
+only ``store.save_export`` touches the database, in one transaction that also
+holds the outgoing messages (transactional outbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .assay import LoadedAssay, load_assay
+from .calibrate import SampleResult, SampleStatus, calibrate
+from .config import AppConfig
+from .domain import PlateRead, SourceFile
+from .interpret import Interpretation, InterpretationRules, interpret
+from .layout import PlateLayout, load_layout
+from .mapping import map_plate, select_read
+from .orders import FORMULATION_NAMES, OrderContext
+from .records import OutgoingMessage, ProcessedRun, ReportedSample
+from .store import Store, StoredRun
+from .worklist import Worklist
+
+__all__ = ["FILE_DESTINATION", "ExportOutcome", "build_runs", "new_control_id", "process_export"]
+
+log = logging.getLogger(__name__)
+FILE_DESTINATION = "file"
+_UID_NAMESPACE = uuid.UUID("6f1c2a4e-5b7d-4c3e-9a8b-2d1e0f3c4b5a")
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    source: SourceFile
+    format: str
+    runs: tuple[StoredRun, ...]
+    duplicate: bool = False
+
+
+def new_control_id() -> str:
+    """A message control id (MSH-10): 20 characters, unique, kept across retries."""
+    return uuid.uuid4().hex[:20].upper()
+
+
+def _result_uid(source: SourceFile, read: PlateRead, accession: str) -> str:
+    return uuid.uuid5(_UID_NAMESPACE, f"{source.sha256}/{read.index}/{accession}").hex
+
+
+def _message(
+    config: AppConfig,
+    sample: SampleResult,
+    interpretation: Interpretation,
+    order: OrderContext | None,
+    status: str,
+    now: datetime,
+) -> OutgoingMessage:
+    from .hl7 import ReportedResult, build_oru_r01
+
+    hl7 = config.hl7
+    per_ml = hl7.units == "U/mL"
+    factor = 1000.0 if per_ml else 1.0
+    threshold = config.interpretation.threshold_u_per_l / factor
+    value = sample.activity_u_per_l / factor if sample.activity_u_per_l is not None else None
+    control_id = new_control_id()
+    result = ReportedResult(
+        message_control_id=control_id,
+        message_time=now,
+        sending_application=config.lab.sending_application,
+        sending_facility=config.lab.sending_facility,
+        receiving_application=hl7.receiving_application,
+        receiving_facility=(order.clinic if order and order.clinic else hl7.receiving_facility),
+        accession=sample.accession,
+        patient_id=order.patient_id if order else None,
+        placer_order_number=order.placer_order_number if order else None,
+        ordering_clinic=order.clinic if order else None,
+        collection_time=order.collection_time if order else None,
+        observation_code=hl7.observation_code,
+        observation_text=hl7.observation_text,
+        coding_system=hl7.coding_system,
+        value=value,
+        comparator=sample.comparator,
+        units=hl7.units,
+        reference_range=f">={threshold:g}",
+        abnormal_flag=interpretation.abnormal_flag,
+        result_status=status,
+        observation_time=order.collection_time if order else None,
+        analysis_time=now,
+        comments=(interpretation.comment,),
+        formulation=(FORMULATION_NAMES[order.formulation] if order and order.formulation else None),
+        dose_time=order.dose_time if order else None,
+        processing_id=hl7.processing_id,
+    )
+    payload = build_oru_r01(result, version=hl7.version)
+    return OutgoingMessage(destination=FILE_DESTINATION, control_id=control_id, payload=payload)
+
+
+def build_runs(
+    config: AppConfig,
+    source: SourceFile,
+    reads: Sequence[PlateRead],
+    worklist_for: Callable[[PlateRead], Worklist | None],
+    *,
+    assay: LoadedAssay,
+    layout: PlateLayout,
+    now: datetime,
+) -> list[ProcessedRun]:
+    """Map, calibrate and interpret every plate; build messages for accepted runs."""
+    rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
+    runs = []
+    for read in select_read(reads, assay.definition.wavelength_nm, path=source.original_path):
+        worklist = worklist_for(read)
+        plate = map_plate(read, layout, worklist)
+        calibration = calibrate(plate, assay.definition)
+        reported = []
+        for sample in calibration.samples:
+            order = worklist.orders.get(sample.accession) if worklist else None
+            interpretation = interpret(sample, order, rules)
+            if not calibration.accepted:
+                status, message = "W", None  # withheld: a rejected run's results never leave
+            else:
+                status = "X" if sample.status == SampleStatus.INVALID else "F"
+                message = _message(config, sample, interpretation, order, status, now)
+            reported.append(
+                ReportedSample(
+                    sample=sample,
+                    interpretation=interpretation,
+                    order=order,
+                    result_uid=_result_uid(source, read, sample.accession),
+                    result_status=status,
+                    message=message,
+                )
+            )
+        runs.append(
+            ProcessedRun(
+                plate=plate,
+                assay=assay,
+                calibration=calibration,
+                worklist=worklist,
+                samples=tuple(reported),
+            )
+        )
+    return runs
+
+
+def process_export(
+    store: Store,
+    config: AppConfig,
+    source: SourceFile,
+    *,
+    reads: Sequence[PlateRead] | None = None,
+    worklist_for: Callable[[PlateRead], Worklist | None] = lambda _read: None,
+    assay_name: str | None = None,
+    layout_name: str | None = None,
+    actor: str = "daemon",
+) -> ExportOutcome:
+    """Run the whole pipeline on one export and store the outcome.
+
+    An export whose content was already processed is not processed again: the
+    stored runs are returned with ``duplicate=True``.
+    """
+    from .parsers import parse
+
+    known = store.source(source.sha256)
+    if known is not None and known.status == "done":
+        runs = store.runs_for_source(source.sha256)
+        return ExportOutcome(source, known.format or "", tuple(runs), duplicate=True)
+    plate_reads = list(reads) if reads is not None else parse(source)
+    assay = load_assay(assay_name or config.run.assay, config.search_dirs("assays"))
+    layout = load_layout(layout_name or config.run.layout, config.search_dirs("layouts"))
+    now = datetime.now(config.lab.zone)
+    processed = build_runs(
+        config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now
+    )
+    fmt = plate_reads[0].format
+    stored = store.save_export(source, fmt, processed, actor=actor)
+    for run in stored:
+        log.info(
+            "%s plate %d: run %d %s, %d results",
+            source.name,
+            run.plate_index + 1,
+            run.id,
+            run.status,
+            len(run.results),
+        )
+    return ExportOutcome(source, fmt, tuple(stored))

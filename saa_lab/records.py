@@ -1,0 +1,45 @@
+"""The values the pipeline hands to the store: a processed run and its results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .assay import LoadedAssay
+from .calibrate import Calibration, SampleResult
+from .interpret import Interpretation
+from .mapping import Plate
+from .orders import OrderContext
+from .worklist import Worklist
+
+__all__ = ["OutgoingMessage", "ProcessedRun", "ReportedSample"]
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    destination: str
+    control_id: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class ReportedSample:
+    sample: SampleResult
+    interpretation: Interpretation
+    order: OrderContext | None
+    result_uid: str
+    # F final, X no result obtainable, W withheld (the run was rejected; never sent)
+    result_status: str
+    message: OutgoingMessage | None
+
+
+@dataclass(frozen=True)
+class ProcessedRun:
+    plate: Plate
+    assay: LoadedAssay
+    calibration: Calibration
+    worklist: Worklist | None
+    samples: tuple[ReportedSample, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return self.calibration.accepted

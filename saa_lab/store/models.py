@@ -1,0 +1,245 @@
+"""SQLAlchemy 2.0 models: the only module (with its package) that knows the ORM.
+
+Results are never updated in place: a correction is a new row with a higher
+``version`` and the same ``result_uid``. The audit log is append-only. Outbox
+rows are written in the same transaction as the results they carry.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AuditEntry",
+    "Base",
+    "CalibrationRow",
+    "OrderRow",
+    "OutboxMessage",
+    "ResultRow",
+    "RunRow",
+    "ServiceState",
+    "SourceFileRow",
+    "WellRow",
+    "utcnow",
+]
+
+SCHEMA_VERSION = "0001"
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            msg = "naive datetime given to the store; saa-lab stores aware times only"
+            raise ValueError(msg)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class SourceFileRow(Base):
+    """One dropped export, identified by its content hash."""
+
+    __tablename__ = "source_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(512))
+    original_path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str | None] = mapped_column(String(64))
+    # waiting (for a worklist) | done | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    worklist_name: Mapped[str | None] = mapped_column(String(512))
+    archive_path: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class RunRow(Base):
+    """One plate read of one export, calibrated and QC-judged."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_file_id: Mapped[int] = mapped_column(ForeignKey("source_files.id"), index=True)
+    plate_index: Mapped[int] = mapped_column(Integer)
+    plate_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    format: Mapped[str] = mapped_column(String(64))
+    read_label: Mapped[str | None] = mapped_column(String(128))
+    wavelength_nm: Mapped[float | None] = mapped_column(Float)
+    assay_name: Mapped[str] = mapped_column(String(64))
+    assay_version: Mapped[str] = mapped_column(String(64))
+    layout_name: Mapped[str] = mapped_column(String(64))
+    layout_version: Mapped[str] = mapped_column(String(64))
+    worklist_name: Mapped[str | None] = mapped_column(String(512))
+    worklist_sha256: Mapped[str | None] = mapped_column(String(64))
+    worklist_text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # accepted | rejected
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WellRow(Base):
+    __tablename__ = "wells"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    well: Mapped[str] = mapped_column(String(4))
+    role: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float)
+    raw: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    accession: Mapped[str | None] = mapped_column(String(64))
+    dilution: Mapped[float] = mapped_column(Float, default=1.0)
+    nominal_u_per_l: Mapped[float | None] = mapped_column(Float)
+    control: Mapped[str | None] = mapped_column(String(64))
+
+
+class CalibrationRow(Base):
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), unique=True)
+    model: Mapped[str | None] = mapped_column(String(32))
+    intercept: Mapped[float | None] = mapped_column(Float)
+    slope: Mapped[float | None] = mapped_column(Float)
+    r_squared: Mapped[float | None] = mapped_column(Float)
+    blank_mean: Mapped[float | None] = mapped_column(Float)
+    lloq_u_per_l: Mapped[float] = mapped_column(Float)
+    uloq_u_per_l: Mapped[float] = mapped_column(Float)
+    # standards (back-calculated %), controls, residuals
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OrderRow(Base):
+    """What the clinic told us about a specimen (worklist columns for now; HL7 later)."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession: Mapped[str] = mapped_column(String(64), index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    formulation: Mapped[str | None] = mapped_column(String(32))
+    dose_time: Mapped[datetime | None]
+    collection_time: Mapped[datetime | None]
+    protocol: Mapped[str | None] = mapped_column(String(64))
+    clinic: Mapped[str | None] = mapped_column(String(64))
+    placer_order_number: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ResultRow(Base):
+    """One version of one sample's result. Never updated: corrections add a version."""
+
+    __tablename__ = "results"
+    __table_args__ = (UniqueConstraint("result_uid", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result_uid: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    accession: Mapped[str] = mapped_column(String(64), index=True)
+    wells: Mapped[str] = mapped_column(String(256))
+    dilution: Mapped[float] = mapped_column(Float)
+    activity_u_per_l: Mapped[float | None] = mapped_column(Float)
+    comparator: Mapped[str] = mapped_column(String(2))
+    mean_u_per_l: Mapped[float | None] = mapped_column(Float)
+    cv_percent: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))  # quantified | below-lloq | ...
+    flag: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    # F (final) | P (preliminary) | C (corrected) | X (no result) | W (withheld: run rejected)
+    result_status: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An HL7 message waiting for, or done with, delivery (transactional outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_destination_status_id", "destination", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    control_id: Mapped[str] = mapped_column(String(20), unique=True)
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_to: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to which record, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ServiceState(Base):
+    """Small key/value facts the daemon publishes for ``saa-lab status``."""
+
+    __tablename__ = "service_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,558 @@
+"""The store's public face: domain values in, domain values out.
+
+Callers never see ORM rows. Database trouble (server down, SQLite locked) is
+raised as :class:`~saa_lab.errors.StoreError`; the transaction is rolled back
+and nothing half-written remains.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain import SourceFile
+from ..errors import StoreError
+from ..records import ProcessedRun
+from .models import (
+    AuditEntry,
+    CalibrationRow,
+    OrderRow,
+    OutboxMessage,
+    ResultRow,
+    RunRow,
+    ServiceState,
+    SourceFileRow,
+    WellRow,
+    utcnow,
+)
+
+__all__ = ["PendingMessage", "SourceRecord", "Store", "StoredResult", "StoredRun"]
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    id: int
+    sha256: str
+    name: str
+    status: str
+    error: str | None
+    format: str | None
+    received_at: datetime
+    processed_at: datetime | None
+    archive_path: str | None
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    id: int
+    result_uid: str
+    version: int
+    accession: str
+    wells: tuple[str, ...]
+    dilution: float
+    activity_u_per_l: float | None
+    comparator: str
+    flag: str
+    comment: str
+    result_status: str
+    control_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    id: int
+    source_name: str
+    source_sha256: str
+    plate_index: int
+    plate_id: str | None
+    format: str
+    status: str
+    reasons: tuple[str, ...]
+    assay_name: str
+    assay_version: str
+    results: tuple[StoredResult, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    destination: str
+    control_id: str
+    payload: str
+    attempts: int
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """Open (and migrate) a database by URL: ``sqlite:///path`` or ``postgresql+psycopg://…``."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = self._make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.upgrade()
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return create_engine(url, pool_pre_ping=True)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreError(f"cannot open or migrate the database: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except (OperationalError, InterfaceError) as exc:
+            # The database is down, locked or unreachable: not a bug, retry later.
+            session.rollback()
+            raise StoreError(f"database error: {exc.orig}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- source files ---------------------------------------------------------
+
+    @staticmethod
+    def _source_record(row: SourceFileRow) -> SourceRecord:
+        return SourceRecord(
+            id=row.id,
+            sha256=row.sha256,
+            name=row.name,
+            status=row.status,
+            error=row.error,
+            format=row.format,
+            received_at=row.received_at,
+            processed_at=row.processed_at,
+            archive_path=row.archive_path,
+        )
+
+    def source(self, sha256: str) -> SourceRecord | None:
+        with self.session() as s:
+            row = s.scalar(select(SourceFileRow).where(SourceFileRow.sha256 == sha256))
+            return self._source_record(row) if row else None
+
+    def _upsert_source(self, s: Session, source: SourceFile) -> SourceFileRow:
+        row = s.scalar(select(SourceFileRow).where(SourceFileRow.sha256 == source.sha256))
+        if row is None:
+            row = SourceFileRow(
+                sha256=source.sha256,
+                name=source.name,
+                original_path=source.original_path,
+                size=len(source.contents),
+                status="received",
+            )
+            s.add(row)
+        return row
+
+    def mark_source(
+        self,
+        source: SourceFile,
+        status: str,
+        *,
+        error: str | None = None,
+        fmt: str | None = None,
+        actor: str = "daemon",
+    ) -> None:
+        """Record a file as ``waiting`` (for its worklist) or ``failed`` (with the error)."""
+        with self.session() as s:
+            row = self._upsert_source(s, source)
+            changed = row.status != status or row.error != error
+            row.status, row.error = status, error
+            row.name, row.original_path = source.name, source.original_path
+            if fmt:
+                row.format = fmt
+            if changed:
+                s.add(
+                    AuditEntry(
+                        actor=actor,
+                        action=f"file-{status}",
+                        entity="source_file",
+                        entity_id=source.sha256[:16],
+                        detail={"name": source.name, "error": error},
+                    )
+                )
+
+    def set_archive_path(self, sha256: str, path: str) -> None:
+        with self.session() as s:
+            row = s.scalar(select(SourceFileRow).where(SourceFileRow.sha256 == sha256))
+            if row is not None:
+                row.archive_path = path
+
+    def save_export(
+        self,
+        source: SourceFile,
+        fmt: str,
+        runs: Sequence[ProcessedRun],
+        *,
+        actor: str = "daemon",
+    ) -> list[StoredRun]:
+        """Store an export's runs, wells, calibrations, results and outgoing messages.
+
+        One transaction: either all of it is stored and the file is ``done``, or
+        nothing is.
+        """
+        with self.session() as s:
+            source_row = self._upsert_source(s, source)
+            source_row.status, source_row.error, source_row.format = "done", None, fmt
+            source_row.processed_at = utcnow()
+            worklists = {r.worklist.source_path for r in runs if r.worklist}
+            source_row.worklist_name = ", ".join(Path(w).name for w in sorted(worklists)) or None
+            s.flush()
+            run_ids = [self._add_run(s, source_row.id, run) for run in runs]
+            s.add(
+                AuditEntry(
+                    actor=actor,
+                    action="export-processed",
+                    entity="source_file",
+                    entity_id=source.sha256[:16],
+                    detail={"name": source.name, "format": fmt, "runs": run_ids},
+                )
+            )
+            s.flush()
+            return [self._stored_run(s, run_id) for run_id in run_ids]
+
+    def _add_run(self, s: Session, source_id: int, run: ProcessedRun) -> int:
+        plate, cal = run.plate, run.calibration
+        row = RunRow(
+            source_file_id=source_id,
+            plate_index=plate.read.plate_index,
+            plate_id=plate.read.plate_id,
+            format=plate.read.format,
+            read_label=plate.read.label,
+            wavelength_nm=plate.read.wavelength_nm,
+            assay_name=run.assay.name,
+            assay_version=run.assay.version,
+            layout_name=plate.layout.name,
+            layout_version=plate.layout.version,
+            worklist_name=Path(run.worklist.source_path).name if run.worklist else None,
+            worklist_sha256=run.worklist.sha256 if run.worklist else None,
+            worklist_text=run.worklist.text if run.worklist else None,
+            status="accepted" if cal.accepted else "rejected",
+            reasons=list(cal.reasons),
+        )
+        s.add(row)
+        s.flush()
+        s.add_all(
+            WellRow(
+                run_id=row.id,
+                well=w.well,
+                role=w.role,
+                value=w.value,
+                raw=w.raw[:64],
+                reason=w.reason if w.value is None else None,
+                accession=w.accession,
+                dilution=w.dilution,
+                nominal_u_per_l=w.nominal_u_per_l,
+                control=w.control,
+            )
+            for w in plate.wells
+        )
+        s.add(
+            CalibrationRow(
+                run_id=row.id,
+                model=cal.fit.model if cal.fit else None,
+                intercept=cal.fit.intercept if cal.fit else None,
+                slope=cal.fit.slope if cal.fit else None,
+                r_squared=cal.fit.r_squared if cal.fit else None,
+                blank_mean=cal.blank_mean,
+                lloq_u_per_l=cal.lloq_u_per_l,
+                uloq_u_per_l=cal.uloq_u_per_l,
+                detail=_calibration_detail(run),
+            )
+        )
+        orders: dict[str, int] = {}
+        for reported in run.samples:
+            order_id = None
+            if reported.order is not None:
+                key = reported.order.accession
+                if key not in orders:
+                    o = reported.order
+                    order_row = OrderRow(
+                        accession=o.accession,
+                        patient_id=o.patient_id,
+                        formulation=o.formulation,
+                        dose_time=o.dose_time,
+                        collection_time=o.collection_time,
+                        protocol=o.protocol,
+                        clinic=o.clinic,
+                        placer_order_number=o.placer_order_number,
+                        source=o.source,
+                    )
+                    s.add(order_row)
+                    s.flush()
+                    orders[key] = order_row.id
+                order_id = orders[key]
+            sample, interp = reported.sample, reported.interpretation
+            result = ResultRow(
+                result_uid=reported.result_uid,
+                version=1,
+                run_id=row.id,
+                order_id=order_id,
+                accession=sample.accession,
+                wells=",".join(sample.wells),
+                dilution=sample.dilution,
+                activity_u_per_l=sample.activity_u_per_l,
+                comparator=sample.comparator,
+                mean_u_per_l=sample.mean_u_per_l,
+                cv_percent=sample.cv_percent,
+                status=sample.status,
+                flag=interp.flag,
+                comment=interp.comment,
+                rule_id=interp.rule_id,
+                result_status=reported.result_status,
+            )
+            s.add(result)
+            s.flush()
+            if reported.message is not None:
+                s.add(
+                    OutboxMessage(
+                        result_id=result.id,
+                        destination=reported.message.destination,
+                        control_id=reported.message.control_id,
+                        payload=reported.message.payload,
+                        status="pending",
+                    )
+                )
+        return row.id
+
+    # -- reading runs and results ---------------------------------------------
+
+    def _stored_run(self, s: Session, run_id: int) -> StoredRun:
+        run = s.get_one(RunRow, run_id)
+        source = s.get_one(SourceFileRow, run.source_file_id)
+        results = s.scalars(
+            select(ResultRow).where(ResultRow.run_id == run_id).order_by(ResultRow.id)
+        ).all()
+        ids = [r.id for r in results]
+        controls: dict[int, list[str]] = {}
+        if ids:
+            for result_id, control_id in s.execute(
+                select(OutboxMessage.result_id, OutboxMessage.control_id).where(
+                    OutboxMessage.result_id.in_(ids)
+                )
+            ):
+                controls.setdefault(result_id, []).append(control_id)
+        return StoredRun(
+            id=run.id,
+            source_name=source.name,
+            source_sha256=source.sha256,
+            plate_index=run.plate_index,
+            plate_id=run.plate_id,
+            format=run.format,
+            status=run.status,
+            reasons=tuple(run.reasons),
+            assay_name=run.assay_name,
+            assay_version=run.assay_version,
+            results=tuple(
+                StoredResult(
+                    id=r.id,
+                    result_uid=r.result_uid,
+                    version=r.version,
+                    accession=r.accession,
+                    wells=tuple(r.wells.split(",")),
+                    dilution=r.dilution,
+                    activity_u_per_l=r.activity_u_per_l,
+                    comparator=r.comparator,
+                    flag=r.flag,
+                    comment=r.comment,
+                    result_status=r.result_status,
+                    control_ids=tuple(controls.get(r.id, ())),
+                )
+                for r in results
+            ),
+        )
+
+    def runs_for_source(self, sha256: str) -> list[StoredRun]:
+        with self.session() as s:
+            ids = s.scalars(
+                select(RunRow.id)
+                .join(SourceFileRow, RunRow.source_file_id == SourceFileRow.id)
+                .where(SourceFileRow.sha256 == sha256)
+                .order_by(RunRow.id)
+            ).all()
+            return [self._stored_run(s, i) for i in ids]
+
+    def recent_runs(self, limit: int = 20) -> list[StoredRun]:
+        with self.session() as s:
+            ids = s.scalars(select(RunRow.id).order_by(RunRow.id.desc()).limit(limit)).all()
+            return [self._stored_run(s, i) for i in ids]
+
+    # -- outbox ---------------------------------------------------------------
+
+    def pending_messages(self, destination: str, *, limit: int = 1000) -> list[PendingMessage]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.destination == destination, OutboxMessage.status == "pending")
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            ).all()
+            return [
+                PendingMessage(r.id, r.destination, r.control_id, r.payload, r.attempts)
+                for r in rows
+            ]
+
+    def mark_delivered(self, message_ids: Sequence[int], where: Sequence[str]) -> None:
+        with self.session() as s:
+            now = utcnow()
+            for message_id, target in zip(message_ids, where, strict=True):
+                row = s.get_one(OutboxMessage, message_id)
+                row.status, row.sent_at, row.delivered_to = "sent", now, target
+                row.attempts += 1
+                row.last_error = None
+
+    def mark_delivery_failed(self, message_id: int, error: str) -> None:
+        with self.session() as s:
+            row = s.get_one(OutboxMessage, message_id)
+            row.attempts += 1
+            row.last_error = error
+
+    # -- status ---------------------------------------------------------------
+
+    def status_summary(self) -> dict[str, Any]:
+        with self.session() as s:
+            files = dict(
+                s.execute(
+                    select(SourceFileRow.status, func.count()).group_by(SourceFileRow.status)
+                ).all()
+            )
+            outbox = dict(
+                s.execute(
+                    select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+                ).all()
+            )
+            oldest = s.scalar(
+                select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending")
+            )
+            waiting = s.execute(
+                select(SourceFileRow.name, SourceFileRow.error, SourceFileRow.received_at)
+                .where(SourceFileRow.status == "waiting")
+                .order_by(SourceFileRow.id)
+            ).all()
+            failed = s.execute(
+                select(SourceFileRow.name, SourceFileRow.error)
+                .where(SourceFileRow.status == "failed")
+                .order_by(SourceFileRow.id.desc())
+                .limit(10)
+            ).all()
+            runs = dict(
+                s.execute(select(RunRow.status, func.count()).group_by(RunRow.status)).all()
+            )
+            results = s.scalar(select(func.count()).select_from(ResultRow)) or 0
+            last = s.scalar(select(func.max(SourceFileRow.processed_at)))
+            states = {row.key: row.value for row in s.scalars(select(ServiceState)).all()}
+            return {
+                "files": {str(k): int(v) for k, v in files.items()},
+                "runs": {str(k): int(v) for k, v in runs.items()},
+                "results": int(results),
+                "outbox": {str(k): int(v) for k, v in outbox.items()},
+                "oldest_pending_message": oldest.isoformat() if oldest else None,
+                "last_processed": last.isoformat() if last else None,
+                "waiting": [
+                    {"file": n, "reason": e, "since": t.isoformat()} for n, e, t in waiting
+                ],
+                "failed": [{"file": n, "error": e} for n, e in failed],
+                "service": states,
+            }
+
+    def set_state(self, key: str, value: dict[str, Any]) -> None:
+        with self.session() as s:
+            row = s.get(ServiceState, key)
+            if row is None:
+                s.add(ServiceState(key=key, value=value))
+            else:
+                row.value, row.updated_at = value, utcnow()
+
+    def audit(
+        self, actor: str, action: str, entity: str, entity_id: str | None, **detail: Any
+    ) -> None:
+        with self.session() as s:
+            s.add(
+                AuditEntry(
+                    actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail
+                )
+            )
+
+
+def _calibration_detail(run: ProcessedRun) -> dict[str, Any]:
+    cal = run.calibration
+    return {
+        "blank_wells": list(cal.blank_wells),
+        "residuals": list(cal.fit.residuals) if cal.fit else [],
+        "standards": [
+            {
+                "nominal_u_per_l": st.nominal_u_per_l,
+                "wells": list(st.wells),
+                "unreadable": list(st.unreadable),
+                "back_calculated_u_per_l": st.back_calculated_u_per_l,
+                "recovery_percent": st.recovery_percent,
+                "tolerance_percent": st.tolerance_percent,
+                "passed": st.passed,
+            }
+            for st in cal.standards
+        ],
+        "controls": [
+            {
+                "name": c.name,
+                "wells": list(c.wells),
+                "measured_u_per_l": c.measured_u_per_l,
+                "low_u_per_l": c.low_u_per_l,
+                "high_u_per_l": c.high_u_per_l,
+                "passed": c.passed,
+            }
+            for c in cal.controls
+        ],
+    }

@@ -1,0 +1,1 @@
+"""Bundled sample exports (installed as saa_lab.sample_files)."""

@@ -1,0 +1,80 @@
+"""Shared fixtures: workspaces with a config, and databases (SQLite; PostgreSQL when
+SAA_LAB_TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saa_lab.config import AppConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_files"
+SHARED_REAL = REPO.parent / "shared" / "samples" / "real"
+PG_ENV = "SAA_LAB_TEST_DATABASE_URL"
+
+FAST_WATCH = """
+[watch]
+poll_interval_seconds = 0.2
+stability_seconds = 0.3
+settle_seconds = 0.02
+worklist_wait_seconds = {wait}
+"""
+
+
+def write_config(folder: Path, extra: str = "", *, database_url: str | None = None,
+                 worklist_wait: float = 30) -> Path:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    text = '[lab]\ntimezone = "Europe/Berlin"\n' + FAST_WATCH.format(wait=worklist_wait)
+    if database_url:
+        text += f'\n[database]\nurl = "{database_url}"\n'
+    path = folder / "saa-lab.toml"
+    path.write_text(text + extra, encoding="utf-8")
+    return path
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite and, when configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests skipped)")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> AppConfig:
+    """A workspace with a config file on SQLite."""
+    return load_config(write_config(tmp_path / "ws"))
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks() -> Iterator[None]:
+    """Every thread a test starts (daemon workers, observers) must be stopped by it."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [
+        t for t in threading.enumerate()
+        if t not in before and t.is_alive() and not t.name.startswith("pydevd")
+    ]  # fmt: skip
+    for thread in leaked:
+        thread.join(timeout=5)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"threads left running: {still}"
