@@ -53,8 +53,9 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING, Final
+
+from saa_lab.numbers import format_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -94,7 +95,6 @@ _LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODING_CHARACTERS: Final = "^~\\&"
 # Large enough that quantizing any finite float to 0.1 never overflows the context.
-_DECIMAL_CONTEXT: Final = Context(prec=400)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,25 +194,6 @@ class ReportedResult:
     def effective_status(self) -> str:
         """OBX-11/OBR-25 as sent: ``X`` when there is no value, else ``result_status``."""
         return "X" if self.value is None else self.result_status
-
-
-def format_number(value: float) -> str:
-    """Render a result number as HL7 NM text, without float artifacts.
-
-    >>> [format_number(v) for v in (250.0, 123.40000001, 12.25, 5.678, 0.12345, 0.0)]
-    ['250', '123.4', '12.3', '5.68', '0.123', '0']
-    """
-    if not math.isfinite(value):
-        msg = f"cannot format {value!r} as an HL7 number"
-        raise ValueError(msg)
-    exact = Decimal(repr(float(value)))
-    if exact.is_zero():
-        return "0"
-    step = Decimal("0.1") if abs(exact) >= 10 else Decimal(1).scaleb(exact.adjusted() - 2)
-    text = format(exact.quantize(step, rounding=ROUND_HALF_UP, context=_DECIMAL_CONTEXT), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
 
 
 def build_oru_r01(result: ReportedResult, *, version: str = "2.5.1") -> str:

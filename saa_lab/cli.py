@@ -270,17 +270,16 @@ def process(
 
 
 def _fmt_activity(value: float | None, comparator: str) -> str:
+    from .numbers import format_number
+
     if value is None:
         return "-"
     prefix = "" if comparator == "=" else comparator
-    return f"{prefix}{value:.4g}"
+    return f"{prefix}{format_number(value)}"
 
 
 def _fmt_iu_per_ml(value: float | None, comparator: str) -> str:
-    if value is None:
-        return "-"
-    prefix = "" if comparator == "=" else comparator
-    return f"{prefix}{value / 1000:.3g}"
+    return _fmt_activity(None if value is None else value / 1000, comparator)
 
 
 def _print_run(run: StoredRun) -> None:

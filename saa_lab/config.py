@@ -77,7 +77,7 @@ class WatchSettings(_Section):
     observer: Literal["native", "polling"] = "native"
     poll_interval_seconds: float = Field(default=2.0, gt=0)
     stability_seconds: float = Field(default=2.0, ge=0)
-    settle_seconds: float = Field(default=0.2, ge=0)
+    settle_seconds: float = Field(default=0.05, ge=0)
     worklist_wait_seconds: float = Field(default=900.0, ge=0)
     ignore_patterns: tuple[str, ...] = ("*.tmp", "*.part", "~$*", ".*", "*.error.txt")
 

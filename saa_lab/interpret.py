@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .calibrate import SampleResult, SampleStatus
+from .numbers import format_number
 from .orders import FORMULATION_NAMES, OrderContext
 
 __all__ = ["Flag", "Interpretation", "InterpretationRules", "format_activity", "interpret"]
@@ -43,7 +44,8 @@ class Interpretation:
 
 def format_activity(u_per_l: float, comparator: str = "") -> str:
     """``250 U/L (0.25 IU/mL)``: activity with both units clinicians use."""
-    return f"{comparator}{u_per_l:.4g} U/L ({comparator}{u_per_l / 1000:.3g} IU/mL)"
+    c = comparator
+    return f"{c}{format_number(u_per_l)} U/L ({c}{format_number(u_per_l / 1000)} IU/mL)"
 
 
 def _since_dose(order: OrderContext) -> str | None:

@@ -164,13 +164,13 @@ def process_export(
     """
     from .parsers import parse
 
+    assay = load_assay(assay_name or config.run.assay, config.search_dirs("assays"))
+    layout = load_layout(layout_name or config.run.layout, config.search_dirs("layouts"))
     known = store.source(source.sha256)
     if known is not None and known.status == "done":
         runs = store.runs_for_source(source.sha256)
         return ExportOutcome(source, known.format or "", tuple(runs), duplicate=True)
     plate_reads = list(reads) if reads is not None else parse(source)
-    assay = load_assay(assay_name or config.run.assay, config.search_dirs("assays"))
-    layout = load_layout(layout_name or config.run.layout, config.search_dirs("layouts"))
     now = datetime.now(config.lab.zone)
     processed = build_runs(
         config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now

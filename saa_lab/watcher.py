@@ -47,6 +47,17 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR_SECONDS = 30.0
 
 
+class _StopRaceFilter(logging.Filter):
+    """watchdog's inotify emitter logs an ERROR when it is stopped mid-read, a
+    harmless race at shutdown that would alarm administrators; drop just that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_StopRaceFilter())
+
+
 class ExportHandler(FileSystemEventHandler):
     """Turns file-system events into hints for the worker; does nothing else."""
 
@@ -465,10 +476,18 @@ class Daemon:
 
     def _quarantine(self, path: Path, source: SourceFile, error: InputFileError) -> None:
         line = " ".join(str(error).split())
+        # Record first: a crash after the move still leaves the reason in the database.
+        if not path.name.endswith(WORKLIST_SUFFIX):
+            self.store.mark_source(source, "failed", error=line)
+        else:
+            self.store.audit("daemon", "worklist-quarantined", "worklist", source.sha256[:16],
+                             name=path.name, error=line)  # fmt: skip
         try:
             target = self._move(path, self.config.quarantine)
             sidecar = target.with_name(target.name + ".error.txt")
-            sidecar.write_text(line + "\n", encoding="utf-8")
+            temp = sidecar.with_name(f".{sidecar.name}.tmp")
+            temp.write_text(line + "\n", encoding="utf-8")
+            temp.replace(sidecar)
         except OSError as exc:
             # A full or read-only quarantine: the file stays in the inbox and is retried.
             log.error("cannot quarantine %s (%s); it stays in the inbox: %s", path.name, exc, line)
@@ -476,11 +495,6 @@ class Daemon:
             if tracked is not None:
                 tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
             return
-        if not path.name.endswith(WORKLIST_SUFFIX):
-            self.store.mark_source(source, "failed", error=line)
-        else:
-            self.store.audit("daemon", "worklist-quarantined", "worklist", source.sha256[:16],
-                             name=path.name, error=line)  # fmt: skip
         self.counters.quarantined += 1
         log.error("quarantined %s: %s", path.name, line)
 

@@ -58,7 +58,7 @@ GEN5_RUN = [
     PlannedSample("SAA-0008", 140, overrides={1: "?????"}),
     PlannedSample("SAA-0009", 300, overrides={1: 180.0}),
     PlannedSample("SAA-0010", 80),
-    PlannedSample("SAA-0011", 450, overrides={0: "OVRFLW"}),
+    PlannedSample("SAA-0011", 1400, overrides={0: "OVRFLW"}),
     PlannedSample(
         "SAA-0012",
         45,

@@ -1,0 +1,149 @@
+"""Drop-to-outbox latency and backlog throughput of the real daemon.
+
+    python benchmarks/bench_pipeline.py [--plates 30] [--backlog 200]
+                                        [--database-url postgresql+psycopg://...]
+
+Latency: one 96-well plate with 40 samples (74 sample wells) is dropped at a
+time (worklist first, then the export by write-temp-then-rename, as instruments
+should); the clock runs from the rename until the plate's last ORU^R01 file is
+in the outbox. Throughput: a backlog of plates is in the inbox before the daemon
+starts; the clock runs until every message is in the outbox. Prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from saa_lab.config import load_config
+from saa_lab.store import Store
+from saa_lab.synth import gen5_text, plate_values, standard_plate_plan, worklist_csv
+from saa_lab.watcher import Daemon
+
+SAMPLES_PER_PLATE = 40
+
+
+def write_plate(folder: Path, name: str, seed: int, *, atomic: bool) -> int:
+    """Write a worklist and a Gen5 export; returns the number of messages expected."""
+    plan = standard_plate_plan(SAMPLES_PER_PLATE, prefix=f"{name}-S")
+    values, rows = plate_values(plan, seed=seed)
+    (folder / f"{name}.worklist.csv").write_text(worklist_csv(rows))
+    data = gen5_text(values, barcode=name).encode()
+    if atomic:
+        temp = folder / f".{name}.txt.part"
+        temp.write_bytes(data)
+        temp.replace(folder / f"{name}.txt")
+    else:
+        (folder / f"{name}.txt").write_bytes(data)
+    return len(plan)
+
+
+def count(folder: Path) -> int:
+    return sum(1 for e in os.scandir(folder) if e.name.endswith(".hl7"))
+
+
+def wait_for_count(folder: Path, target: int, timeout: float = 120.0) -> float:
+    deadline = time.perf_counter() + timeout
+    while count(folder) < target:
+        if time.perf_counter() > deadline:
+            msg = f"timed out waiting for {target} messages in {folder}"
+            raise SystemExit(msg)
+        time.sleep(0.001)
+    return time.perf_counter()
+
+
+def workspace(root: Path, database_url: str | None) -> Path:
+    root.mkdir(parents=True)
+    text = '[lab]\ntimezone = "Europe/Berlin"\n'
+    if database_url:
+        text += f'[database]\nurl = "{database_url}"\n'
+    (root / "saa-lab.toml").write_text(text)
+    return root / "saa-lab.toml"
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def latency(root: Path, plates: int, database_url: str | None) -> list[float]:
+    config = load_config(workspace(root, database_url))
+    store = Store(config.database_url)
+    samples = []
+    with Daemon(config, store):
+        expected = 0
+        for i in range(plates):
+            name = f"LAT{i:04d}"
+            plan = standard_plate_plan(SAMPLES_PER_PLATE, prefix=f"{name}-S")
+            values, rows = plate_values(plan, seed=1000 + i)
+            (config.inbox / f"{name}.worklist.csv").write_text(worklist_csv(rows))
+            time.sleep(0.05)  # the worklist is in place before the export, as in the lab
+            data = gen5_text(values, barcode=name).encode()
+            temp = config.inbox / f".{name}.txt.part"
+            temp.write_bytes(data)
+            expected += len(plan)
+            start = time.perf_counter()
+            temp.replace(config.inbox / f"{name}.txt")
+            samples.append(wait_for_count(config.outbox, expected) - start)
+    store.close()
+    return samples
+
+
+def throughput(root: Path, plates: int, database_url: str | None) -> tuple[float, float]:
+    config = load_config(workspace(root, database_url))
+    config.inbox.mkdir(parents=True)
+    expected = sum(
+        write_plate(config.inbox, f"BL{i:05d}", 5000 + i, atomic=False) for i in range(plates)
+    )
+    store = Store(config.database_url)
+    start = time.perf_counter()
+    with Daemon(config, store):
+        end = wait_for_count(config.outbox, expected, timeout=1800)
+    store.close()
+    seconds = end - start
+    return seconds, plates / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plates", type=int, default=30, help="plates for the latency run")
+    parser.add_argument("--backlog", type=int, default=200, help="plates in the backlog run")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temp dir)")
+    args = parser.parse_args()
+    backend = "postgresql" if args.database_url else "sqlite"
+    with tempfile.TemporaryDirectory(prefix="saa-bench-") as tmp:
+        if args.database_url:
+            reset_postgres(args.database_url)
+        lat = latency(Path(tmp) / "latency", args.plates, args.database_url)
+        if args.database_url:
+            reset_postgres(args.database_url)
+        seconds, rate = throughput(Path(tmp) / "backlog", args.backlog, args.database_url)
+    lat_ms = sorted(x * 1000 for x in lat)
+    p95 = lat_ms[max(0, round(0.95 * len(lat_ms)) - 1)]
+    python = sys.version.split()[0]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {python}, "
+          f"backend {backend}, native (inotify) observer")  # fmt: skip
+    print()
+    print("| measurement | value |")
+    print("|---|---|")
+    print(f"| drop-to-outbox latency p50 ({len(lat_ms)} plates, 40 samples each) "
+          f"| {statistics.median(lat_ms):.0f} ms |")  # fmt: skip
+    print(f"| drop-to-outbox latency p95 | {p95:.0f} ms |")
+    print(f"| drop-to-outbox latency max | {lat_ms[-1]:.0f} ms |")
+    print(f"| backlog of {args.backlog} plates: total | {seconds:.1f} s |")
+    print(f"| backlog throughput | {rate:.1f} plates/s ({rate * 40:.0f} results/s) |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from saa_lab.cli import cli
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
+GEN5 = SAMPLES / "biotek_gen5" / "RUN-G5-001.txt"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
+    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
+def lab(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
+    result = runner.invoke(cli, ["init", str(tmp_path / "lab")])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path / "lab")
+    return tmp_path / "lab"
+
+
+def test_init_writes_config_folders_and_editable_definitions(lab: Path) -> None:
+    assert (lab / "saa-lab.toml").is_file()
+    for folder in ("inbox", "archive", "quarantine", "outbox"):
+        assert (lab / folder).is_dir()
+    assert (lab / "config" / "assays" / "aha-indooxine.toml").is_file()
+    assert (lab / "config" / "layouts" / "aha-96.toml").is_file()
+
+
+def test_init_never_overwrites(lab: Path, runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["init", str(lab)])
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+
+
+def test_process_json_has_the_documented_shape(lab: Path, runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["process", str(GEN5), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    (plate,) = data["plates"]
+    assert plate["source"] == str(GEN5)
+    assert plate["plate_id"] == "RUN-G5-001"
+    assert plate["format"] == "biotek_gen5"
+    assert plate["status"] == "accepted"
+    assert plate["reasons"] == []
+    first = plate["results"][0]
+    assert set(first) >= {"accession", "wells", "activity_u_per_l", "comparator", "flag", "comment"}
+    assert first["accession"] == "SAA-0001" and first["wells"] == ["G3", "H3"]
+    by_acc = {r["accession"]: r for r in plate["results"]}
+    assert by_acc["SAA-0003"]["comparator"] == "<" and by_acc["SAA-0003"]["activity_u_per_l"] == 5
+    assert by_acc["SAA-0009"]["activity_u_per_l"] is None
+    assert by_acc["SAA-0009"]["flag"] == "invalid"
+    messages = sorted((lab / "outbox").glob("*.hl7"))
+    assert len(messages) == 14
+    assert GEN5.exists()  # process never moves or deletes the export
+
+
+def test_process_twice_shows_stored_results_without_new_messages(
+    lab: Path, runner: CliRunner
+) -> None:
+    runner.invoke(cli, ["process", str(GEN5)])
+    again = runner.invoke(cli, ["process", str(GEN5), "--json"])
+    assert again.exit_code == 0
+    assert json.loads(again.output)["plates"][0]["duplicate"] is True
+    assert len(list((lab / "outbox").glob("*.hl7"))) == 14
+
+
+def test_process_without_worklist_names_what_it_looked_for(
+    lab: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    export = tmp_path / "LONE.txt"
+    shutil.copyfile(GEN5, export)
+    result = runner.invoke(cli, ["process", str(export)])
+    assert result.exit_code == 3
+    assert "LONE.txt: no worklist found beside the export (looked for LONE.worklist.csv)" in (
+        result.output
+    )
+
+
+def test_process_unknown_format_is_one_clear_line(
+    lab: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.csv"
+    junk.write_text("hello, world\n")
+    result = runner.invoke(cli, ["process", str(junk)])
+    assert result.exit_code == 3
+    assert result.output.strip().startswith("Error: ")
+    assert "junk.csv: unrecognised export format" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_process_with_explicit_worklist_layout_and_assay(
+    lab: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    export = tmp_path / "other-name.csv"
+    shutil.copyfile(SAMPLES / "generic_grid" / "RUN-GC-002.csv", export)
+    worklist = str(SAMPLES / "generic_grid" / "RUN-GC-002.worklist.csv")
+    result = runner.invoke(cli, [
+        "process", str(export), "--worklist", worklist,
+        "--layout", "aha-96", "--assay", "aha-indooxine", "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["plates"][0]["format"] == "generic_grid"
+    bad = runner.invoke(
+        cli, ["process", str(export), "--worklist", worklist, "--assay", "aha-indoxine"]
+    )
+    assert bad.exit_code == 2
+    assert "no assay named 'aha-indoxine' (did you mean 'aha-indooxine'?)" in bad.output
+
+
+def test_config_option_and_env_var_point_elsewhere(
+    lab: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["--config", str(lab / "saa-lab.toml"), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["config"] == str(lab / "saa-lab.toml")
+    monkeypatch.setenv("SAA_LAB_CONFIG", str(lab / "saa-lab.toml"))
+    result = runner.invoke(cli, ["status", "--json"])
+    assert json.loads(result.output)["inbox"] == str(lab / "inbox")
+
+
+def test_bad_config_is_one_line_naming_the_key(lab: Path, runner: CliRunner) -> None:
+    (lab / "saa-lab.toml").write_text("[hl7]\nversoin = '2.5.1'\n")
+    result = runner.invoke(cli, ["status"])
+    assert result.exit_code == 2
+    assert "unknown setting 'hl7.versoin' (did you mean 'hl7.version'?)" in result.output
+
+
+def test_status_reports_files_runs_and_outbox(lab: Path, runner: CliRunner) -> None:
+    runner.invoke(cli, ["process", str(GEN5)])
+    result = runner.invoke(cli, ["status"])
+    assert result.exit_code == 0
+    assert "files:    1 done" in result.output
+    assert "runs:     1 accepted" in result.output
+    assert "outbox:   14 sent" in result.output
+
+
+def test_help_lists_the_commands(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "watch", "process", "status", "demo"):
+        assert command in result.output
+
+
+def test_demo_runs_the_daemon_on_the_bundled_samples(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["demo", "--no-keep", "--timeout", "30"])
+    assert result.exit_code == 0, result.output
+    assert "processed 2 export(s)" in result.output
+    assert "RUN-G5-001.txt plate 1: run 1 accepted" in result.output
+    assert "SAA-0001" in result.output and "therapeutic" in result.output
+    assert "<5" in result.output  # below-LLOQ results show their comparator
+    assert "22 HL7 ORU^R01 message(s) in" in result.output

@@ -1,0 +1,199 @@
+"""The daemon on real folders: drop files, wait for the outcome (not for time)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import write_config
+from watchdog.events import FileClosedEvent, FileCreatedEvent, FileMovedEvent
+
+from saa_lab.config import AppConfig, load_config
+from saa_lab.demo import drop_file
+from saa_lab.store import Store
+from saa_lab.watcher import Daemon, ExportHandler
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
+GEN5 = SAMPLES / "biotek_gen5" / "RUN-G5-001.txt"
+GEN5_WL = SAMPLES / "biotek_gen5" / "RUN-G5-001.worklist.csv"
+TIMEOUT = 15.0
+
+
+def wait_for(predicate: object, timeout: float = TIMEOUT) -> bool:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+class Lab:
+    def __init__(self, config: AppConfig, store: Store, daemon: Daemon) -> None:
+        self.config, self.store, self.daemon = config, store, daemon
+
+    def outbox(self) -> list[Path]:
+        return sorted(self.config.outbox.glob("*.hl7"))
+
+    def inbox(self) -> list[str]:
+        return sorted(p.name for p in self.config.inbox.iterdir())
+
+    def archived(self) -> list[str]:
+        return sorted(p.name for p in self.config.archive.rglob("*") if p.is_file())
+
+    def quarantined(self) -> list[str]:
+        return sorted(p.name for p in self.config.quarantine.iterdir())
+
+
+def _lab(tmp_path: Path, *, observer: str = "native", worklist_wait: float = 30) -> Iterator[Lab]:
+    path = write_config(tmp_path / "lab", worklist_wait=worklist_wait)
+    text = path.read_text().replace("[watch]\n", f'[watch]\nobserver = "{observer}"\n')
+    path.write_text(text)
+    config = load_config(path)
+    store = Store(config.database_url)
+    daemon = Daemon(config, store)
+    with daemon:
+        yield Lab(config, store, daemon)
+    store.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    yield from _lab(tmp_path)
+
+
+def test_a_dropped_export_and_worklist_become_archived_results_and_messages(lab: Lab) -> None:
+    drop_file(GEN5_WL, lab.config.inbox)
+    started = time.monotonic()
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, elapsed  # the benchmark measures the real latency (well under 1 s)
+    assert wait_for(lambda: lab.inbox() == [])
+    assert lab.archived() == ["RUN-G5-001.txt", "RUN-G5-001.worklist.csv"]
+    summary = lab.store.status_summary()
+    assert summary["files"] == {"done": 1}
+    assert summary["outbox"] == {"sent": 14}
+
+
+def test_files_already_in_the_inbox_at_start_are_processed(tmp_path: Path) -> None:
+    inbox = tmp_path / "lab" / "inbox"
+    inbox.mkdir(parents=True)
+    shutil.copyfile(GEN5_WL, inbox / GEN5_WL.name)
+    shutil.copyfile(GEN5, inbox / GEN5.name)
+    for lab in _lab(tmp_path):
+        assert wait_for(lambda lab=lab: len(lab.outbox()) == 14)
+
+
+def test_polling_observer_for_network_shares(tmp_path: Path) -> None:
+    for lab in _lab(tmp_path, observer="polling"):
+        drop_file(GEN5_WL, lab.config.inbox)
+        drop_file(GEN5, lab.config.inbox)
+        assert wait_for(lambda lab=lab: len(lab.outbox()) == 14)
+
+
+def test_an_export_waits_for_its_worklist_and_says_so(lab: Lab) -> None:
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: lab.store.status_summary()["waiting"] != [])
+    (waiting,) = lab.store.status_summary()["waiting"]
+    assert waiting["file"] == "RUN-G5-001.txt"
+    assert "waiting for worklist RUN-G5-001.worklist.csv" in waiting["reason"]
+    assert lab.outbox() == []
+    drop_file(GEN5_WL, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
+    assert lab.store.status_summary()["waiting"] == []
+
+
+def test_an_export_whose_worklist_never_comes_is_quarantined_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    for lab in _lab(tmp_path, worklist_wait=0.5):
+        drop_file(GEN5, lab.config.inbox)
+        assert wait_for(lambda lab=lab: "RUN-G5-001.txt.error.txt" in lab.quarantined())
+        sidecar = (lab.config.quarantine / "RUN-G5-001.txt.error.txt").read_text()
+        assert sidecar.count("\n") == 1
+        assert "no worklist arrived within 0.5 s (expected RUN-G5-001.worklist.csv" in sidecar
+        assert lab.store.status_summary()["files"] == {"failed": 1}
+
+
+def test_an_identical_redrop_is_a_duplicate_not_reprocessed(lab: Lab) -> None:
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: (lab.config.archive / "duplicates" / GEN5.name).exists())
+    assert len(lab.store.recent_runs()) == 1
+    assert len(lab.outbox()) == 14
+
+
+def test_same_name_with_different_content_is_processed_as_new(lab: Lab, tmp_path: Path) -> None:
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
+    changed = tmp_path / GEN5.name
+    changed.write_bytes(GEN5.read_bytes().replace(b"10:15:32 AM", b"11:45:00 AM"))
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(changed, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 28)
+    assert len(lab.store.recent_runs()) == 2
+    assert "RUN-G5-001.1.txt" in lab.archived()  # nothing overwritten in the archive
+
+
+def test_unreadable_input_is_quarantined_with_a_one_line_sidecar(lab: Lab) -> None:
+    bad = lab.config.inbox / "garbage.csv"
+    bad.write_text("this is not a plate\n")
+    assert wait_for(lambda: "garbage.csv.error.txt" in lab.quarantined())
+    assert "garbage.csv" in lab.quarantined()
+    line = (lab.config.quarantine / "garbage.csv.error.txt").read_text()
+    assert "unrecognised export format" in line
+    assert lab.store.status_summary()["failed"][0]["file"] == "garbage.csv"
+
+
+def test_a_bad_worklist_is_quarantined_and_the_export_waits(lab: Lab, tmp_path: Path) -> None:
+    wrong = tmp_path / GEN5_WL.name
+    wrong.write_text("well,accession\nA1,X-1\n")  # A1 is a standard well
+    drop_file(wrong, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: f"{GEN5_WL.name}.error.txt" in lab.quarantined())
+    text = (lab.config.quarantine / f"{GEN5_WL.name}.error.txt").read_text()
+    assert "well A1" in text and "standard" in text
+    assert GEN5.name in lab.inbox()  # the export is kept, waiting for a good worklist
+    drop_file(GEN5_WL, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
+
+
+def test_temporary_and_hidden_files_are_ignored(lab: Lab) -> None:
+    names = ["upload.tmp", "export.part", "~$book.csv", ".hidden.csv"]
+    for name in names:
+        (lab.config.inbox / name).write_text("partial")
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
+    assert sorted(names) == lab.inbox()
+    assert lab.quarantined() == []
+
+
+def test_handler_only_enqueues() -> None:
+    seen: list[tuple[Path, bool]] = []
+    handler = ExportHandler(lambda path, complete: seen.append((path, complete)))
+    handler.dispatch(FileCreatedEvent("/in/a.txt"))
+    handler.dispatch(FileClosedEvent("/in/a.txt"))
+    handler.dispatch(FileMovedEvent("/in/.b.part", "/in/b.txt"))
+    assert seen == [
+        (Path("/in/a.txt"), False),
+        (Path("/in/a.txt"), True),
+        (Path("/in/b.txt"), True),
+    ]
+
+
+def test_a_dead_observer_is_restarted(lab: Lab) -> None:
+    lab.daemon._observer.stop()  # simulate watchdog's silent observer death
+    lab.daemon._observer.join(5)
+    assert wait_for(lambda: lab.daemon.counters.extra.get("observer_restarts") == 1)
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == 14)
