@@ -45,6 +45,7 @@ __all__ = ["Daemon", "ExportHandler", "move_aside"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR_SECONDS = 30.0
+MTIME_TOLERANCE_SECONDS = 1.0
 
 
 class _StopRaceFilter(logging.Filter):
@@ -108,11 +109,27 @@ def _unique_target(folder: Path, name: str) -> Path:
 
 
 def move_aside(path: Path, folder: Path) -> Path:
-    """Move a file into ``folder`` without overwriting anything there."""
+    """Move a file into ``folder`` without overwriting anything there.
+
+    A hard link then an unlink, not a rename: the link refuses an existing target
+    atomically, and a rename out of the watched inbox is an unpaired inotify
+    IN_MOVED_FROM that watchdog holds back for 0.5 s, delaying every later event
+    (the next export's). Across file systems (or where links are not supported)
+    it falls back to a rename. A crash between link and unlink leaves the file in
+    both places; the inbox copy is then recognised as a duplicate, never lost.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    target = _unique_target(folder, path.name)
-    path.replace(target)
-    return target
+    while True:
+        target = _unique_target(folder, path.name)
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            continue  # taken since we looked: try the next name
+        except OSError:
+            path.replace(target)
+            return target
+        path.unlink()
+        return target
 
 
 class Daemon:
@@ -214,7 +231,21 @@ class Daemon:
 
     # -- the worker -----------------------------------------------------------
 
+    def _warm_up(self) -> None:
+        """Import the pipeline's heavy modules now, so the first file is not slower."""
+        from . import calibrate, pipeline  # noqa: F401
+        from .assay import load_assay
+        from .layout import load_layout
+        from .parsers import PARSERS  # noqa: F401
+
+        try:
+            load_assay(self.config.run.assay, self.config.search_dirs("assays"))
+            load_layout(self.config.run.layout, self.config.search_dirs("layouts"))
+        except ConfigError as exc:
+            log.error("configuration problem (files will wait in the inbox): %s", exc)
+
     def _run(self) -> None:
+        self._warm_up()
         self._deliver()
         while not self._stop.is_set():
             try:
@@ -274,7 +305,11 @@ class Daemon:
             return
         tracked = self._tracked.get(path)
         if tracked is None:
-            self._tracked[path] = _Tracked(stat.st_size, stat.st_mtime_ns, now, complete)
+            # A file last written long ago (e.g. while the daemon was down) need not
+            # wait out the stability window again; 1 s of tolerance for mtime skew.
+            age = time.time() - stat.st_mtime_ns / 1e9 - MTIME_TOLERANCE_SECONDS
+            changed_at = now - age if age >= self.config.watch.stability_seconds else now
+            self._tracked[path] = _Tracked(stat.st_size, stat.st_mtime_ns, changed_at, complete)
             return
         if (stat.st_size, stat.st_mtime_ns) != (tracked.size, tracked.mtime_ns):
             tracked.size, tracked.mtime_ns, tracked.changed_at = stat.st_size, stat.st_mtime_ns, now

@@ -41,7 +41,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0001"
+SCHEMA_VERSION = "0002"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -143,3 +143,38 @@ def test_a_failed_transaction_leaves_nothing_behind(database_url: str, tmp_path:
         assert store.recent_runs() == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE results SET activity_u_per_l = 0",
+    "DELETE FROM results",
+    "UPDATE audit_log SET actor = 'someone else'",
+    "DELETE FROM audit_log",
+])  # fmt: skip
+def test_results_and_audit_log_are_append_only(
+    database_url: str, tmp_path: Path, statement: str
+) -> None:
+    from sqlalchemy.exc import DatabaseError
+
+    store = Store(database_url)
+    try:
+        _process(store, tmp_path)
+        with pytest.raises(DatabaseError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text(statement))
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM results")).scalar() == 14
+    finally:
+        store.close()
+
+
+def test_schema_version_matches_the_newest_migration(database_url: str) -> None:
+    from saa_lab.store.models import SCHEMA_VERSION
+
+    store = Store(database_url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == (
+                SCHEMA_VERSION
+            )
+    finally:
+        store.close()
