@@ -87,13 +87,16 @@ class Watch:
 
     def __enter__(self) -> Watch:
         exe = Path(sys.executable).with_name("saa-lab")
-        self.process = subprocess.Popen(
-            [str(exe), "--config", str(self.config_path), "watch"],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stderr is not None
-        self.process.stderr.readline()  # "saa-lab watching …": the observer is running
+        self.log = self.config_path.with_name("watch.log")
+        with self.log.open("w") as log:  # a file, not a pipe: a full pipe would block it
+            self.process = subprocess.Popen(
+                [str(exe), "--config", str(self.config_path), "watch"], stderr=log
+            )
+        deadline = time.monotonic() + 60
+        while "saa-lab watching" not in self.log.read_text():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit(f"saa-lab watch did not start: {self.log.read_text()}")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *_exc: object) -> None:

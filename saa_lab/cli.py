@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .config import CONFIG_NAME, AppConfig, find_config, load_config
 from .errors import ConfigError, InputFileError, SaaLabError
 
 if TYPE_CHECKING:
+    from .config import AppConfig
     from .pipeline import ExportOutcome
     from .store import Store, StoredRun
+
+# Kept here (not imported from .config) so `saa-lab --help` does not load pydantic.
+CONFIG_NAME = "saa-lab.toml"
 
 __all__ = ["main"]
 
@@ -48,6 +51,8 @@ class AppContext:
 
     @property
     def config(self) -> AppConfig:
+        from .config import find_config, load_config
+
         if self._config is None:
             path = self.config_path or find_config()
             self._config = load_config(path)
@@ -123,7 +128,7 @@ def init(directory: Path) -> None:
     """Create DIRECTORY/saa-lab.toml, its folders and editable assay/layout files."""
     import shutil
 
-    from .config import packaged_config_dir
+    from .config import load_config, packaged_config_dir
 
     target = directory / CONFIG_NAME
     if target.exists():

@@ -160,3 +160,23 @@ def test_demo_runs_the_daemon_on_the_bundled_samples(runner: CliRunner) -> None:
     assert "SAA-0001" in result.output and "therapeutic" in result.output
     assert "<5" in result.output  # below-LLOQ results show their comparator
     assert "22 HL7 ORU^R01 message(s) in" in result.output
+
+
+def test_help_does_not_import_the_heavy_modules() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from saa_lab.cli import cli; "
+        "heavy = [m for m in ('pydantic', 'numpy', 'pandas', 'sqlalchemy', 'watchdog', 'scipy') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_cli_name_constant_matches_config() -> None:
+    from saa_lab import cli as cli_module
+    from saa_lab.config import CONFIG_NAME
+
+    assert cli_module.CONFIG_NAME == CONFIG_NAME

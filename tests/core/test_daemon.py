@@ -197,3 +197,33 @@ def test_a_dead_observer_is_restarted(lab: Lab) -> None:
     drop_file(GEN5_WL, lab.config.inbox)
     drop_file(GEN5, lab.config.inbox)
     assert wait_for(lambda: len(lab.outbox()) == 14)
+
+
+def test_saa_lab_watch_processes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    config_path = write_config(tmp_path / "lab")
+    config = load_config(config_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "saa_lab", "--config", str(config_path), "watch"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = iter(process.stderr.readline, "")
+        assert any("saa-lab watching" in line for line in lines)
+        drop_file(GEN5_WL, config.inbox)
+        drop_file(GEN5, config.inbox)
+        assert wait_for(lambda: len(list(config.outbox.glob("*.hl7"))) == 14)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    store = Store(config.database_url)
+    assert store.status_summary()["service"]["daemon"]["processed"] >= 0
+    store.close()

@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import assert_hl7_strict_valid
 from helpers import nominal_activity
 
 from saa_lab.config import load_config
+from saa_lab.deliver import deliver_to_directory
 from saa_lab.domain import SourceFile
 from saa_lab.pipeline import process_export
 from saa_lab.store import Store
@@ -56,7 +58,14 @@ def test_sample_results_match_the_designed_truth(export: Path, tmp_path: Path) -
     outcome = process_export(
         store, config, SourceFile.from_path(export), worklist_for=lambda _r: worklist
     )
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    written = deliver_to_directory(store, outbox)
     store.close()
+    assert written == len(truth)
+    # Every message the pipeline produced passes hl7apy's strict validation.
+    for message in sorted(outbox.glob("*.hl7")):
+        assert_hl7_strict_valid(message.read_bytes().decode("utf-8"), tmp_path / "report.txt")
     (run,) = outcome.runs
     assert run.status == "accepted", run.reasons
     results = {r.accession: r for r in run.results}
