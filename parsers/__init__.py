@@ -12,7 +12,14 @@ from saa_lab.errors import AmbiguousFormatError, InputFileError, UnknownFormatEr
 
 from .base import Instrument, PlateParser, decode, parse_cell
 from .biotek_gen5 import Gen5TextParser
+from .bmg import BmgParser
 from .generic_grid import GenericGridParser
+from .generic_long import GenericLongParser
+from .perkinelmer import PerkinElmerParser
+from .softmax_pro import SoftMaxProParser
+from .table import head_text
+from .tecan import TecanParser
+from .thermo_skanit import SkanItParser
 
 __all__ = [
     "PARSERS",
@@ -26,12 +33,16 @@ __all__ = [
 
 PARSERS: dict[Instrument, type[PlateParser]] = {
     Instrument.BIOTEK_GEN5: Gen5TextParser,
+    Instrument.SOFTMAX_PRO: SoftMaxProParser,
+    Instrument.TECAN: TecanParser,
+    Instrument.BMG: BmgParser,
+    Instrument.THERMO_SKANIT: SkanItParser,
+    Instrument.PERKINELMER: PerkinElmerParser,
     Instrument.GENERIC_GRID: GenericGridParser,
+    Instrument.GENERIC_LONG: GenericLongParser,
 }
 
 _HEAD_BYTES = 16384
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 
 
 def detect(source: SourceFile) -> Instrument:
@@ -40,17 +51,10 @@ def detect(source: SourceFile) -> Instrument:
     Raises UnknownFormatError when none does and AmbiguousFormatError (with
     the candidates) when several do; the extension is never used to decide.
     """
-    head_source = SourceFile(source.contents[:_HEAD_BYTES], source.original_path, "-")
     if not source.contents.strip():
         msg = "the file is empty (0 bytes or only white space); nothing to read"
         raise UnknownFormatError(msg, path=source.original_path)
-    if source.contents.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        msg = (
-            "this is an Excel workbook (.xlsx/.xls); saa-lab reads text and CSV exports "
-            "for now: export the plate as text from the reader software"
-        )
-        raise UnknownFormatError(msg, path=source.original_path)
-    head, _ = decode(head_source)
+    head = head_text(source, head_bytes=_HEAD_BYTES)
     found = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
     if not found:
         names = ", ".join(cls.DISPLAY_NAME for cls in PARSERS.values())

@@ -18,7 +18,13 @@ class Instrument(StrEnum):
     """The export formats saa-lab reads; the value is stored with every run."""
 
     BIOTEK_GEN5 = "biotek_gen5"
+    SOFTMAX_PRO = "softmax_pro"
+    TECAN = "tecan"
+    BMG = "bmg"
+    THERMO_SKANIT = "thermo_skanit"
+    PERKINELMER = "perkinelmer"
     GENERIC_GRID = "generic_grid"
+    GENERIC_LONG = "generic_long"
 
 
 class PlateParser(ABC):

@@ -28,17 +28,21 @@ settle_seconds = 0.05
 """
 
 
-def bundled_samples() -> list[tuple[Path, Path | None]]:
-    """(export, worklist) pairs shipped in ``sample_files/``."""
+def bundled_samples() -> list[tuple[Path, Path]]:
+    """(export, worklist) pairs shipped in ``sample_files/``: the AHA runs.
+
+    The format samples without a worklist (one per parser variant) are for the
+    parser tests and ``saa-lab inspect``, not for the demo.
+    """
     root = Path(str(resources.files("saa_lab.sample_files")))
     pairs = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        for export in sorted(folder.iterdir()):
-            name = export.name
-            if name.endswith((WORKLIST_SUFFIX, ".json", ".md")) or name.startswith((".", "_")):
-                continue
-            worklist = export.with_name(f"{export.stem}{WORKLIST_SUFFIX}")
-            pairs.append((export, worklist if worklist.is_file() else None))
+    for worklist in sorted(root.glob(f"*/*{WORKLIST_SUFFIX}")):
+        stem = worklist.name.removesuffix(WORKLIST_SUFFIX)
+        exports = [
+            p for p in sorted(worklist.parent.glob(f"{stem}.*"))
+            if not p.name.endswith((WORKLIST_SUFFIX, ".json"))
+        ]  # fmt: skip
+        pairs.extend((export, worklist) for export in exports)
     return pairs
 
 
@@ -68,10 +72,9 @@ def run_demo(*, keep: bool, timeout: float, echo: Callable[[str], None]) -> int:
     try:
         with Daemon(config, store) as daemon:
             for export, worklist in pairs:
-                if worklist is not None:
-                    drop_file(worklist, config.inbox)
+                drop_file(worklist, config.inbox)
                 drop_file(export, config.inbox)
-                echo(f"dropped {export.name}" + (f" + {worklist.name}" if worklist else ""))
+                echo(f"dropped {export.name} + {worklist.name}")
 
             def finished() -> bool:
                 states = [store.source(sha) for sha in hashes]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 
-__all__ = ["NoValueReason", "PlateRead", "SourceFile", "WellValue"]
+__all__ = ["KineticSeries", "Meta", "NoValueReason", "PlateRead", "SourceFile", "WellValue"]
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,16 @@ class SourceFile:
     contents: bytes
     original_path: str
     sha256: str = ""
+    # The lab's time zone: instrument times carry no offset and are read in it.
+    timezone: tzinfo = UTC
 
     def __post_init__(self) -> None:
         if not self.sha256:
             object.__setattr__(self, "sha256", hashlib.sha256(self.contents).hexdigest())
 
     @classmethod
-    def from_path(cls, path: Path) -> SourceFile:
-        return cls(contents=path.read_bytes(), original_path=str(path))
+    def from_path(cls, path: Path, *, timezone: tzinfo = UTC) -> SourceFile:
+        return cls(contents=path.read_bytes(), original_path=str(path), timezone=timezone)
 
     @property
     def name(self) -> str:
@@ -44,6 +46,21 @@ class SourceFile:
     def stem(self) -> str:
         """The file name without its last extension (``RUN42`` for ``RUN42.txt``)."""
         return Path(self.original_path).stem
+
+
+class Meta:
+    """Metadata keys every parser uses for the same facts (vendor keys may be added too)."""
+
+    READ_TIME = "read_time"  # ISO 8601 text of the read (or save) time as the file gives it
+    PLATE_ID = "plate_id"
+    WAVELENGTH = "wavelength_nm"
+    READER_MODEL = "reader_model"
+    READER_SERIAL = "reader_serial"
+    SOFTWARE = "software_version"
+    TEMPERATURE = "temperature_c"
+    LABEL = "label"
+    ENCODING = "encoding"
+    SHEET = "sheet"
 
 
 class NoValueReason:
@@ -79,6 +96,25 @@ def _frozen_wells(wells: Mapping[str, WellValue]) -> Mapping[str, WellValue]:
 
 
 @dataclass(frozen=True)
+class KineticSeries:
+    """The readings of a kinetic read: one time axis (seconds), one series per well.
+
+    ``readings[well][i]`` is the reading at ``times_s[i]``; a missing or
+    non-numeric reading is a WellValue with no value and its reason.
+    """
+
+    times_s: tuple[float, ...]
+    readings: Mapping[str, tuple[WellValue, ...]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "readings", MappingProxyType(dict(self.readings)))
+        for well, series in self.readings.items():
+            if len(series) != len(self.times_s):
+                msg = f"well {well}: {len(series)} readings for {len(self.times_s)} times"
+                raise ValueError(msg)
+
+
+@dataclass(frozen=True)
 class PlateRead:
     """One read of one plate as the instrument exported it.
 
@@ -86,7 +122,11 @@ class PlateRead:
     not report are absent. ``plate_id`` is the barcode or plate id the export
     names, when it names one. ``index`` numbers the reads within a file and
     ``plate_index`` the plates (a plate read at two wavelengths gives two reads
-    with one ``plate_index``).
+    with one ``plate_index``). A kinetic read (``kind == "kinetic"``) has its
+    time series in ``kinetic``; its ``wells`` are then the last reading of each
+    well (the rate is computed by :func:`saa_lab.kinetics.rate`, over the
+    assay's window). ``read_time`` is timezone-aware (the lab's zone when the
+    file gives none).
     """
 
     format: str
@@ -104,6 +144,7 @@ class PlateRead:
     columns: int = 12
     derived: bool = False
     metadata: Mapping[str, str] = field(default_factory=dict)
+    kinetic: KineticSeries | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wells", _frozen_wells(self.wells))

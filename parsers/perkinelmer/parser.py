@@ -1,0 +1,23 @@
+"""Work in progress (issue 3): claims no file yet."""
+
+from __future__ import annotations
+
+from saa_lab.domain import PlateRead, SourceFile
+from saa_lab.errors import InputFileError
+
+from ..base import Instrument, PlateParser
+
+__all__ = ["PerkinElmerParser"]
+
+
+class PerkinElmerParser(PlateParser):
+    INSTRUMENT = Instrument.PERKINELMER
+    DISPLAY_NAME = "PerkinElmer EnVision / EnSpire / VICTOR export"
+    SUPPORTED_EXTENSIONS = ()
+
+    @classmethod
+    def sniff(cls, head: str) -> bool:
+        return False
+
+    def parse(self, source: SourceFile) -> list[PlateRead]:
+        raise InputFileError("this format is not supported yet", path=source.original_path)
