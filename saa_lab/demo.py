@@ -35,7 +35,7 @@ def bundled_samples() -> list[tuple[Path, Path]]:
     parser tests and ``saa-lab inspect``, not for the demo.
     """
     root = Path(str(resources.files("saa_lab.sample_files")))
-    pairs = []
+    pairs: list[tuple[Path, Path]] = []
     for worklist in sorted(root.glob(f"*/*{WORKLIST_SUFFIX}")):
         stem = worklist.name.removesuffix(WORKLIST_SUFFIX)
         exports = [
