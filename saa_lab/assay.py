@@ -45,7 +45,12 @@ class AssayDefinition(_Strict):
     description: str = ""
     method: str = ""
     wavelength_nm: float = Field(gt=0)
-    read: Literal["endpoint"] = "endpoint"
+    # endpoint: the plate's readings; kinetic: each well's rate (signal/min, least
+    # squares over the window [rate_window_start_s, rate_window_end_s]).
+    read: Literal["endpoint", "kinetic"] = "endpoint"
+    rate_window_start_s: float = Field(default=0.0, ge=0)
+    rate_window_end_s: float | None = Field(default=None, gt=0)
+    rate_min_points: int = Field(default=3, ge=2)
     curve_model: Literal["linear"] = "linear"
     lloq_u_per_l: float = Field(gt=0)
     uloq_u_per_l: float = Field(gt=0)

@@ -27,6 +27,23 @@ if TYPE_CHECKING:
 
 # Kept here (not imported from .config) so `saa-lab --help` does not load pydantic.
 CONFIG_NAME = "saa-lab.toml"
+# Kept in step with parsers.base.Instrument (a test checks), for the same reason.
+FORMATS = (
+    "biotek_gen5",
+    "softmax_pro",
+    "tecan",
+    "bmg",
+    "thermo_skanit",
+    "perkinelmer",
+    "generic_grid",
+    "generic_long",
+)
+FORMAT_OPTION = click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(FORMATS),
+    help="Read the export as this format instead of detecting it (default: [watch] format).",
+)
 
 __all__ = ["main"]
 
@@ -219,6 +236,7 @@ def _find_worklist(export: Path, plate_ids: list[str | None]) -> Path | None:
 )
 @click.option("--layout", help="Plate template name or .toml path (default: from config).")
 @click.option("--assay", help="Assay name or .toml path (default: from config).")
+@FORMAT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_app
 @_handle_errors
@@ -228,6 +246,7 @@ def process(
     worklist: Path | None,
     layout: str | None,
     assay: str | None,
+    export_format: str | None,
     as_json: bool,
 ) -> None:
     """Run the daemon's pipeline on one EXPORT: store the run and write its HL7 messages.
@@ -237,13 +256,14 @@ def process(
     """
     from .deliver import deliver_to_directory
     from .domain import SourceFile
-    from .parsers import parse
-    from .pipeline import process_export
+    from .parsers import Instrument, parse
+    from .pipeline import configured_instrument, process_export
     from .worklist import parse_worklist
 
     config = app.config
-    source = SourceFile.from_path(export)
-    reads = parse(source)
+    source = SourceFile.from_path(export, timezone=config.lab.zone)
+    instrument = Instrument(export_format) if export_format else configured_instrument(config)
+    reads = parse(source, instrument=instrument)
     worklist_path = worklist or _find_worklist(export, [r.plate_id for r in reads])
     if worklist_path is None:
         msg = (
@@ -302,6 +322,40 @@ def _print_run(run: StoredRun) -> None:
             f"  {r.accession:<12} {_fmt_activity(r.activity_u_per_l, r.comparator):>8} "
             f"{_fmt_iu_per_ml(r.activity_u_per_l, r.comparator):>8}  {r.flag}"
         )
+
+
+@cli.command()
+@click.argument("export", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@FORMAT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print what was read as JSON.")
+@pass_app
+@_handle_errors
+def inspect(app: AppContext, export: Path, export_format: str | None, as_json: bool) -> None:
+    """Show what saa-lab reads from EXPORT: format, plates, wavelengths, metadata, wells.
+
+    Every well without a value is listed with the reason the file gives. Nothing
+    is stored. Kinetic reads show each well's rate (ΔOD/min over the whole read).
+    """
+    from .domain import SourceFile
+    from .inspect import read_to_json, render_read, summary
+    from .parsers import PARSERS, Instrument, detect, parse
+
+    try:
+        zone = app.config.lab.zone  # read times without an offset are in the lab's zone
+    except ConfigError:
+        zone = None  # inspecting a file must not need a valid configuration
+    source = SourceFile.from_path(export, **({"timezone": zone} if zone else {}))
+    instrument = Instrument(export_format) if export_format else detect(source)
+    reads = parse(source, instrument=instrument)
+    if as_json:
+        click.echo(json.dumps({"plates": [read_to_json(r) for r in reads]}, indent=2))
+        return
+    name = PARSERS[instrument].DISPLAY_NAME
+    click.echo(f"{export.name}: {name} ({instrument}), {summary(reads)}")
+    for number, read in enumerate(reads, start=1):
+        click.echo("")
+        for line in render_read(read, number):
+            click.echo(line)
 
 
 @cli.command()

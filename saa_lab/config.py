@@ -80,6 +80,25 @@ class WatchSettings(_Section):
     settle_seconds: float = Field(default=0.05, ge=0)
     worklist_wait_seconds: float = Field(default=900.0, ge=0)
     ignore_patterns: tuple[str, ...] = ("*.tmp", "*.part", "~$*", ".*", "*.error.txt")
+    # "auto" detects each file's format by content; a format name (see
+    # `saa-lab inspect --help`) makes this inbox read every file as that format.
+    format: str = "auto"
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from .parsers.base import Instrument
+
+        names = [str(i) for i in Instrument]
+        if value != "auto" and value not in names:
+            hint = difflib.get_close_matches(value, names, n=1)
+            msg = f"unknown format {value!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            raise ValueError(f"{msg}; use auto or one of {', '.join(names)}")
+        return value
+
+    @property
+    def instrument(self) -> str | None:
+        return None if self.format == "auto" else self.format
 
 
 class RunSettings(_Section):

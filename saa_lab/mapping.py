@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .assay import AssayDefinition
 from .domain import NoValueReason, PlateRead
 from .errors import InputFileError
+from .kinetics import RateWindow, rates
 from .layout import PlateLayout
 from .wells import well_sort_key
 from .worklist import Worklist
@@ -40,11 +42,16 @@ class Plate:
         return [w for w in self.wells if w.role == role]
 
 
-def select_read(reads: Sequence[PlateRead], wavelength_nm: float, *, path: str) -> list[PlateRead]:
+def select_read(
+    reads: Sequence[PlateRead], assay: AssayDefinition, *, path: str
+) -> list[PlateRead]:
     """The raw (not derived) reads at the assay's wavelength, one per plate.
 
-    A read without a wavelength (generic grids) is taken as the assay's.
+    A read without a wavelength (generic grids) is taken as the assay's. For a
+    kinetic assay the chosen read must be kinetic and its wells become each
+    well's rate over the assay's window; an endpoint assay refuses kinetic reads.
     """
+    wavelength_nm = assay.wavelength_nm
     chosen: dict[int, PlateRead] = {}
     plates = sorted({_plate_key(r) for r in reads})
     for plate in plates:
@@ -66,8 +73,24 @@ def select_read(reads: Sequence[PlateRead], wavelength_nm: float, *, path: str) 
                 f"reads found: {found or 'none'}"
             )
             raise InputFileError(msg, path=path)
-        chosen[plate] = pick[0]
+        chosen[plate] = _as_assay_read(pick[0], assay, path)
     return [chosen[p] for p in plates]
+
+
+def _as_assay_read(read: PlateRead, assay: AssayDefinition, path: str) -> PlateRead:
+    if assay.read == "endpoint":
+        if read.kind == "kinetic":
+            msg = (
+                f"this is a kinetic read ({read.label or 'unlabelled'}); the assay "
+                f"{assay.name!r} reads endpoints"
+            )
+            raise InputFileError(msg, path=path)
+        return read
+    if read.kinetic is None:
+        msg = f"the assay {assay.name!r} needs a kinetic read; this export is an endpoint read"
+        raise InputFileError(msg, path=path)
+    window = RateWindow(assay.rate_window_start_s, assay.rate_window_end_s, assay.rate_min_points)
+    return replace(read, wells=rates(read.kinetic, window))
 
 
 def _plate_key(read: PlateRead) -> int:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .assay import LoadedAssay, load_assay
 from .calibrate import SampleResult, SampleStatus, calibrate
@@ -26,7 +27,17 @@ from .records import OutgoingMessage, ProcessedRun, ReportedSample
 from .store import Store, StoredRun
 from .worklist import Worklist
 
-__all__ = ["FILE_DESTINATION", "ExportOutcome", "build_runs", "new_control_id", "process_export"]
+if TYPE_CHECKING:
+    from .parsers import Instrument
+
+__all__ = [
+    "FILE_DESTINATION",
+    "ExportOutcome",
+    "build_runs",
+    "configured_instrument",
+    "new_control_id",
+    "process_export",
+]
 
 log = logging.getLogger(__name__)
 FILE_DESTINATION = "file"
@@ -111,7 +122,7 @@ def build_runs(
     """Map, calibrate and interpret every plate; build messages for accepted runs."""
     rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
     runs = []
-    for read in select_read(reads, assay.definition.wavelength_nm, path=source.original_path):
+    for read in select_read(reads, assay.definition, path=source.original_path):
         worklist = worklist_for(read)
         plate = map_plate(read, layout, worklist)
         calibration = calibrate(plate, assay.definition)
@@ -146,6 +157,14 @@ def build_runs(
     return runs
 
 
+def configured_instrument(config: AppConfig) -> Instrument | None:
+    """The inbox's format override, or None to detect each file by content."""
+    from .parsers import Instrument
+
+    name = config.watch.instrument
+    return Instrument(name) if name else None
+
+
 def process_export(
     store: Store,
     config: AppConfig,
@@ -170,7 +189,11 @@ def process_export(
     if known is not None and known.status == "done":
         runs = store.runs_for_source(source.sha256)
         return ExportOutcome(source, known.format or "", tuple(runs), duplicate=True)
-    plate_reads = list(reads) if reads is not None else parse(source)
+    plate_reads = (
+        list(reads)
+        if reads is not None
+        else parse(source, instrument=configured_instrument(config))
+    )
     now = datetime.now(config.lab.zone)
     processed = build_runs(
         config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now

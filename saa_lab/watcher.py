@@ -37,7 +37,7 @@ from .config import AppConfig
 from .deliver import deliver_to_directory
 from .domain import PlateRead, SourceFile
 from .errors import ConfigError, DeliveryError, InputFileError, StoreError
-from .pipeline import process_export
+from .pipeline import configured_instrument, process_export
 from .store import Store
 from .worklist import WORKLIST_SUFFIX, Worklist, parse_worklist
 
@@ -375,7 +375,7 @@ class Daemon:
     def _handle(self, path: Path) -> None:
         tracked = self._tracked[path]
         try:
-            source = SourceFile.from_path(path)
+            source = SourceFile.from_path(path, timezone=self.config.lab.zone)
         except FileNotFoundError:
             del self._tracked[path]
             return
@@ -417,7 +417,7 @@ class Daemon:
         from .parsers import parse
 
         try:
-            reads = parse(source)
+            reads = parse(source, instrument=configured_instrument(self.config))
         except InputFileError as exc:
             if self._unchanged(path, len(source.contents)):
                 self._quarantine(path, source, exc)

@@ -180,3 +180,63 @@ def test_cli_name_constant_matches_config() -> None:
     from saa_lab.config import CONFIG_NAME
 
     assert cli_module.CONFIG_NAME == CONFIG_NAME
+
+
+def test_format_choices_match_the_parsers() -> None:
+    from saa_lab import cli as cli_module
+    from saa_lab.parsers import Instrument
+
+    assert list(cli_module.FORMATS) == [str(i) for i in Instrument]
+
+
+def test_inspect_shows_grid_metadata_and_reasons(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["inspect", str(GEN5)])
+    assert result.exit_code == 0, result.output
+    assert "RUN-G5-001.txt: BioTek Gen5 text export (biotek_gen5)" in result.output
+    assert "710 nm, endpoint, 8×12" in result.output
+    assert "no value: C6 'OVRFLW' (overflow), F5 '?????' (not calculable)" in result.output
+    assert "Reader Type: Synergy H1" in result.output
+
+
+def test_inspect_json_has_the_documented_shape(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["inspect", str(GEN5), "--json"])
+    assert result.exit_code == 0, result.output
+    (plate,) = json.loads(result.output)["plates"]
+    assert plate["format"] == "biotek_gen5"
+    assert plate["plate_id"] == "RUN-G5-001"
+    assert plate["wavelengths_nm"] == [710]
+    assert plate["kinetic"] is False
+    assert len(plate["wells"]) == 96
+    assert plate["wells"]["C6"] is None and plate["missing"] == {"C6": "OVRFLW", "F5": "?????"}
+    raw = GEN5.read_bytes().decode("cp1252")
+    first_row = next(line for line in raw.splitlines() if line.startswith("A\t")).split("\t")
+    assert plate["wells"]["A1"] == float(first_row[1])
+    assert plate["metadata"]["Reader Type"] == "Synergy H1"
+
+
+def test_inspect_with_a_forced_format_that_does_not_fit(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["inspect", str(GEN5), "--format", "generic_grid"])
+    assert result.exit_code == 3
+    assert "RUN-G5-001.txt" in result.output
+
+
+def test_inspect_kinetic_json_holds_rates_and_series(runner: CliRunner, tmp_path: Path) -> None:
+    from saa_lab.domain import KineticSeries, PlateRead, WellValue
+    from saa_lab.inspect import read_to_json
+
+    series = KineticSeries(
+        times_s=(0.0, 60.0, 120.0, 180.0),
+        readings={
+            "A1": tuple(WellValue(v, str(v)) for v in (0.10, 0.12, 0.14, 0.16)),
+            "A2": (WellValue(0.5, "0.5"), WellValue(None, "OVER", "overflow"),
+                   WellValue(None, "OVER", "overflow"), WellValue(0.5, "0.5")),
+        },
+    )  # fmt: skip
+    read = PlateRead("tecan", "k.xlsx", "0" * 64, {"A1": series.readings["A1"][-1],
+                     "A2": series.readings["A2"][-1]}, kind="kinetic", kinetic=series)  # fmt: skip
+    data = read_to_json(read)
+    assert data["kinetic"] is True
+    assert data["wells"]["A1"] == pytest.approx(0.02)  # ΔOD/min by least squares
+    assert data["wells"]["A2"] is None and data["reasons"]["A2"] == "too few readings"
+    assert data["series"]["readings"]["A2"] == [0.5, None, None, 0.5]
+    assert data["series"]["times_s"] == [0.0, 60.0, 120.0, 180.0]
