@@ -55,6 +55,8 @@ _TOKENS: dict[str, str] = {
     "MASKED": NoValueReason.MASKED,
     "NAN": NoValueReason.NOT_CALCULABLE,
     "N/A": NoValueReason.NOT_READ,
+    "INVALID": NoValueReason.NOT_READ,
+    "PATH?": NoValueReason.NOT_CALCULABLE,
 }
 _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from xml.etree import ElementTree
 
 from saa_lab.domain import SourceFile
 from saa_lab.errors import InputFileError
@@ -166,25 +169,44 @@ def read_workbook(source: SourceFile, *, max_rows: int | None = None) -> list[Sh
     raise InputFileError(msg, path=source.original_path)
 
 
-def _read_xlsx(source: SourceFile, max_rows: int | None) -> list[Sheet]:
-    import zipfile
+# What openpyxl and xlrd raise on damaged workbooks (they read lazily, so these can
+# come while rows are iterated, not only on open). They are the library's verdict
+# on untrusted input, turned into our InputFileError at this one boundary.
+_XLSX_DAMAGE: tuple[type[BaseException], ...] = (
+    EOFError,
+    IndexError,
+    KeyError,
+    NotImplementedError,
+    OSError,
+    TypeError,
+    ValueError,
+    zlib.error,
+    zipfile.BadZipFile,
+    ElementTree.ParseError,
+)
 
+
+def _read_xlsx(source: SourceFile, max_rows: int | None) -> list[Sheet]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         book = load_workbook(io.BytesIO(source.contents), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except (*_XLSX_DAMAGE, InvalidFileException) as exc:
         msg = f"cannot open the workbook (damaged or not an xlsx): {exc}"
         raise InputFileError(msg, path=source.original_path) from exc
     sheets = []
     try:
         for ws in book.worksheets:
             rows = []
-            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-                if max_rows is not None and number > max_rows:
-                    break
-                rows.append(Row(number, tuple(_render(v) for v in values)))
+            try:
+                for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                    if max_rows is not None and number > max_rows:
+                        break
+                    rows.append(Row(number, tuple(_render(v) for v in values)))
+            except _XLSX_DAMAGE as exc:
+                msg = f"sheet {ws.title!r} is damaged after row {len(rows)}: {exc}"
+                raise InputFileError(msg, path=source.original_path) from exc
             while rows and rows[-1].is_blank:
                 rows.pop()
             sheets.append(Sheet(ws.title, tuple(rows)))
@@ -194,33 +216,34 @@ def _read_xlsx(source: SourceFile, max_rows: int | None) -> list[Sheet]:
 
 
 def _read_xls(source: SourceFile, max_rows: int | None) -> list[Sheet]:
+    import struct
+
+    import xlrd
+    from xlrd.compdoc import CompDocError
+
+    damage = (*_XLSX_DAMAGE, xlrd.XLRDError, CompDocError, AssertionError, struct.error)
     try:
-        import xlrd
-    except ImportError as exc:  # pragma: no cover - xlrd is a dependency
-        msg = "legacy .xls workbooks need the xlrd package"
+        book = xlrd.open_workbook(file_contents=source.contents, logfile=io.StringIO())
+        sheets = []
+        for ws in book.sheets():
+            rows = []
+            limit = ws.nrows if max_rows is None else min(ws.nrows, max_rows)
+            for r in range(limit):
+                cells = []
+                for cell in ws.row(r):
+                    value: object = cell.value
+                    if cell.ctype == xlrd.XL_CELL_DATE:
+                        value = xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
+                    elif cell.ctype == xlrd.XL_CELL_EMPTY:
+                        value = None
+                    cells.append(_render(value))
+                rows.append(Row(r + 1, tuple(cells)))
+            while rows and rows[-1].is_blank:
+                rows.pop()
+            sheets.append(Sheet(ws.name, tuple(rows)))
+    except damage as exc:
+        msg = f"cannot read the legacy .xls workbook (damaged?): {exc}"
         raise InputFileError(msg, path=source.original_path) from exc
-    try:
-        book = xlrd.open_workbook(file_contents=source.contents)
-    except xlrd.XLRDError as exc:
-        msg = f"cannot open the legacy .xls workbook: {exc}"
-        raise InputFileError(msg, path=source.original_path) from exc
-    sheets = []
-    for ws in book.sheets():
-        rows = []
-        limit = ws.nrows if max_rows is None else min(ws.nrows, max_rows)
-        for r in range(limit):
-            cells = []
-            for cell in ws.row(r):
-                value: object = cell.value
-                if cell.ctype == xlrd.XL_CELL_DATE:
-                    value = xlrd.xldate.xldate_as_datetime(cell.value, book.datemode)
-                elif cell.ctype == xlrd.XL_CELL_EMPTY:
-                    value = None
-                cells.append(_render(value))
-            rows.append(Row(r + 1, tuple(cells)))
-        while rows and rows[-1].is_blank:
-            rows.pop()
-        sheets.append(Sheet(ws.name, tuple(rows)))
     return sheets
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,8 @@ def read_to_json(read: PlateRead) -> dict[str, Any]:
     if read.kinetic is not None:
         wells = rates(read.kinetic)
         series = {
-            "times_s": list(read.kinetic.times_s),
+            # null where the file gives no time (JSON has no NaN)
+            "times_s": [t if math.isfinite(t) else None for t in read.kinetic.times_s],
             "readings": {
                 well: [v.value for v in values]
                 for well, values in sorted(
@@ -79,8 +81,12 @@ def render_read(read: PlateRead, number: int) -> list[str]:
     if read.read_time:
         lines.append(f"  read at {read.read_time.isoformat()}")
     if read.kinetic is not None:
-        times = read.kinetic.times_s
-        lines.append(f"  {len(times)} readings from {times[0]:g} s to {times[-1]:g} s")
+        times = [t for t in read.kinetic.times_s if math.isfinite(t)]
+        count = len(read.kinetic.times_s)
+        if times:
+            lines.append(f"  {count} readings from {times[0]:g} s to {times[-1]:g} s")
+        else:
+            lines.append(f"  {count} readings; the file gives no times (no rate can be computed)")
     for key, value in sorted(read.metadata.items()):
         lines.append(f"  {key}: {value}")
     wells = rates(read.kinetic) if read.kinetic is not None else dict(read.wells)

@@ -1,4 +1,5 @@
-"""Agilent BioTek Gen5 text (.txt) exports: endpoint reads, one or more plates per file."""
+"""Agilent BioTek Gen5 exports: text (.txt) and Excel (.xlsx), endpoint and kinetic reads,
+one or more plates per file (repeated headers in text, one sheet per plate in a workbook)."""
 
 from __future__ import annotations
 

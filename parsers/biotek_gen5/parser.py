@@ -1,66 +1,126 @@
-"""BioTek Gen5 text export (endpoint) → one PlateRead per plate and read label."""
+"""BioTek Gen5 exports (text and xlsx; endpoint and kinetic) → one PlateRead per plate and read."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from saa_lab.domain import PlateRead, SourceFile, WellValue
+from saa_lab.domain import KineticSeries, Meta, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..table import decide_decimal_comma, is_workbook, read_workbook, split_text
+from . import clock
 from . import constants as c
-from .reader import Grid, PlateBlock, read_plates, split_lines
+from .reader import has_header, read_plates
 
 if TYPE_CHECKING:
-    from .reader import Line
+    from ..table import Row
+    from .structure import Grid, KineticTable, PlateBlock
 
 __all__ = ["Gen5TextParser", "is_derived_label", "wavelength_from_label"]
 
 _NUMBER = r"(\d+(?:\.\d+)?)\s*(?:nm)?"
 _BARE_WAVELENGTH = re.compile(_NUMBER, re.IGNORECASE)
 _WAVELENGTH_AFTER_COLON = re.compile(r":\s*" + _NUMBER + r"\s*(?:\[[^\]]*\])?", re.IGNORECASE)
+_WAVELENGTH_IN_BRACKETS = re.compile(r"\[\s*" + _NUMBER + r"\s*\]$", re.IGNORECASE)
 _PROCEDURE_WAVELENGTHS = re.compile(r"^Wavelengths?:\s*(.+)$", re.IGNORECASE)
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
-_DECIMAL_POINT = re.compile(r"\d\.\d")
+_PLATE_WELLS = re.compile(r"(?<!\d)(6|12|24|48|96|384)(?!\d)")
+_TEMPERATURE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
 
 class Gen5TextParser(PlateParser):
-    """Gen5's tab-separated text export of endpoint reads.
+    """Gen5's text (tab-separated) and Excel exports, endpoint and kinetic.
 
-    Each plate starts at a ``Software Version`` header. Reads come from the
-    ``Results`` grid (one read per trailing label; further reads of a row are
-    stacked on lines with an empty row letter) or from grids titled by the
-    read's label. The ``Layout`` grid is skipped.
+    Each plate starts at a ``Software Version`` header: repeated in a text file, once per
+    sheet in a workbook. Endpoint reads come from the ``Results`` grid (one read per
+    trailing label; further reads of a row are stacked on lines with an empty row letter)
+    or from grids titled by the read's label; kinetic reads from ``Time<TAB>T° 600<TAB>A1…``
+    tables titled by the read's label. The ``Layout`` grid is skipped.
     """
 
     INSTRUMENT = Instrument.BIOTEK_GEN5
     DISPLAY_NAME = c.DISPLAY_NAME
-    SUPPORTED_EXTENSIONS = (".txt",)
+    SUPPORTED_EXTENSIONS = (".txt", ".xlsx")
 
     @classmethod
     def sniff(cls, head: str) -> bool:
-        lines = split_lines(head)[: c.SNIFF_LINES]
-        keys = {line.cells[0].strip() for line in lines if len(line.cells) > 1}
+        lines = split_text(head.removeprefix("\ufeff"), "\t")[: c.SNIFF_LINES]
+        keys = {line.first for line in lines if len(line.cells) > 1}
         return c.SOFTWARE_VERSION in keys and any(key in keys for key in c.SNIFF_KEYS)
 
     def parse(self, source: SourceFile) -> list[PlateRead]:
-        text, encoding = decode(source)
         try:
-            blocks = read_plates(split_lines(text))
-            reads: list[PlateRead] = []
-            for plate_index, block in enumerate(blocks):
-                reads.extend(
-                    _plate_reads(
-                        block, source, encoding, first_index=len(reads), plate_index=plate_index
-                    )
-                )
+            return _parse(source)
         except InputFileError as err:
             err.path = err.path or source.original_path
             raise
-        return reads
+
+
+def _parse(source: SourceFile) -> list[PlateRead]:
+    workbook = is_workbook(source.contents)
+    encoding: str | None = None
+    if workbook:
+        blocks = _workbook_blocks(source)
+    else:
+        text, encoding = decode(source)
+        blocks = read_plates(split_text(text.removeprefix("\ufeff"), "\t"))
+    decimal_comma = decide_decimal_comma(_data_cells(blocks), "\t")
+    reads: list[PlateRead] = []
+    for plate_index, block in enumerate(blocks):
+        context = _Context(source, encoding, decimal_comma, workbook, plate_index, len(reads))
+        try:
+            reads.extend(_plate_reads(block, context))
+        except InputFileError as err:
+            raise _in_sheet(err, block.sheet) from err
+    return reads
+
+
+def _workbook_blocks(source: SourceFile) -> list[PlateBlock]:
+    blocks: list[PlateBlock] = []
+    for sheet in read_workbook(source):
+        if not has_header(sheet.rows):
+            continue
+        try:
+            found = read_plates(sheet.rows)
+        except InputFileError as err:
+            raise _in_sheet(err, sheet.name) from err
+        blocks.extend(replace(block, sheet=sheet.name) for block in found)
+    if not blocks:
+        raise InputFileError(c.NO_HEADER_IN_WORKBOOK)
+    return blocks
+
+
+def _in_sheet(err: InputFileError, sheet: str | None) -> InputFileError:
+    if sheet is None:
+        return err
+    message = c.IN_SHEET.format(sheet=sheet, message=err.message)
+    return InputFileError(message, path=err.path, line=err.line, well=err.well)
+
+
+def _data_cells(blocks: Iterable[PlateBlock]) -> Iterable[str]:
+    for block in blocks:
+        for grid in block.grids:
+            for row in grid.rows:
+                yield from row.values
+        for table in block.kinetics:
+            for kinetic_row in table.rows:
+                yield from kinetic_row.values
+                if kinetic_row.temperature is not None:
+                    yield kinetic_row.temperature
+
+
+@dataclass(frozen=True)
+class _Context:
+    source: SourceFile
+    encoding: str | None
+    decimal_comma: bool
+    workbook: bool
+    plate_index: int
+    first_index: int
 
 
 @dataclass
@@ -70,69 +130,143 @@ class _ReadBuilder:
     label: str | None
     columns: int
     rows: int
+    first_line: int
     wells: dict[str, WellValue] = field(default_factory=dict)
 
 
-def _plate_reads(
-    block: PlateBlock, source: SourceFile, encoding: str, *, first_index: int, plate_index: int
-) -> list[PlateRead]:
+@dataclass(frozen=True)
+class _Draft:
+    """A read before its index in the file is known."""
+
+    line: int
+    label: str | None
+    kind: str
+    wells: Mapping[str, WellValue]
+    rows: int
+    columns: int
+    metadata: Mapping[str, str]
+    kinetic: KineticSeries | None = None
+
+
+def _plate_reads(block: PlateBlock, context: _Context) -> list[PlateRead]:
+    drafts: list[_Draft] = []
     builders: dict[str | None, _ReadBuilder] = {}
     for grid in block.grids:
         if grid.title and grid.title.casefold() in c.SKIPPED_TITLES:
             continue
-        _collect(grid, builders)
-    if not builders:
+        _collect(grid, builders, context.decimal_comma)
+    for builder in builders.values():
+        metadata: dict[str, str] = {}
+        temperature = block.extras.get(c.META_ACTUAL_TEMPERATURE)
+        if temperature:
+            metadata[Meta.TEMPERATURE] = temperature
+        drafts.append(
+            _Draft(
+                line=builder.first_line,
+                label=builder.label,
+                kind="endpoint",
+                wells=builder.wells,
+                rows=builder.rows,
+                columns=builder.columns,
+                metadata=metadata,
+            )
+        )
+    if block.kinetics:
+        rows, columns = _kinetic_geometry(block)
+        drafts.extend(_kinetic_draft(t, block, context, rows, columns) for t in block.kinetics)
+    if not drafts:
         raise InputFileError(c.NO_RESULTS.format(plate=block.name), line=block.start_line)
 
-    header_meta = {key: value for key, value in block.header.items() if value}
-    procedure_meta = _procedure_metadata(block.procedure)
-    wavelengths = _procedure_wavelengths(procedure_meta.get(c.META_WAVELENGTHS, ""))
+    common = _block_metadata(block, context)
+    read_time = _read_time(block, context, common)
+    wavelengths = _procedure_wavelengths(common.get(c.META_WAVELENGTHS, ""))
     plate_id = next(
         (v for k, v in block.header.items() if k.casefold() in c.PLATE_ID_KEYS and v), None
     )
+    if plate_id:
+        common[Meta.PLATE_ID] = plate_id
     reads: list[PlateRead] = []
-    for offset, builder in enumerate(builders.values()):
-        label = builder.label
+    for offset, draft in enumerate(sorted(drafts, key=lambda d: d.line)):
+        label = draft.label
         derived = label is not None and is_derived_label(label)
         wavelength = wavelength_from_label(label) if label else None
         if wavelength is None and not derived and len(wavelengths) == 1:
             wavelength = wavelengths[0]
-        metadata = {**header_meta, **procedure_meta, **block.extras, c.META_ENCODING: encoding}
+        metadata = {**common, **draft.metadata}
         if label:
             metadata[c.META_LABEL] = label
+            metadata[Meta.LABEL] = label
+        if wavelength is not None:
+            metadata[Meta.WAVELENGTH] = f"{wavelength:g}"
         reads.append(
             PlateRead(
                 format=Instrument.BIOTEK_GEN5.value,
-                source_path=source.original_path,
-                source_sha256=source.sha256,
-                wells=builder.wells,
-                index=first_index + offset,
-                plate_index=plate_index,
+                source_path=context.source.original_path,
+                source_sha256=context.source.sha256,
+                wells=draft.wells,
+                index=context.first_index + offset,
+                plate_index=context.plate_index,
                 plate_id=plate_id,
                 label=label,
                 wavelength_nm=wavelength,
-                kind="endpoint",
-                rows=builder.rows,
-                columns=builder.columns,
+                read_time=read_time,
+                kind=draft.kind,
+                rows=draft.rows,
+                columns=draft.columns,
                 derived=derived,
                 metadata=metadata,
+                kinetic=draft.kinetic,
             )
         )
     return reads
 
 
-def _collect(grid: Grid, builders: dict[str | None, _ReadBuilder]) -> None:
+def _block_metadata(block: PlateBlock, context: _Context) -> dict[str, str]:
+    """The header and procedure keys as written, plus the standard keys every read shares."""
+    metadata = {key: value for key, value in block.header.items() if value}
+    metadata.update(_procedure_metadata(block.procedure))
+    metadata.update(block.extras)
+    if context.encoding is not None:
+        metadata[c.META_ENCODING] = context.encoding
+    if block.sheet is not None:
+        metadata[Meta.SHEET] = block.sheet
+    model = block.header.get(c.READER_TYPE_KEY)
+    if model:
+        metadata[Meta.READER_MODEL] = model
+    serial = block.header.get(c.READER_SERIAL_KEY)
+    if serial:
+        metadata[Meta.READER_SERIAL] = serial
+    version = block.header.get(c.SOFTWARE_VERSION)
+    if version:
+        metadata[Meta.SOFTWARE] = c.META_SOFTWARE_PREFIX + version
+    return metadata
+
+
+def _read_time(block: PlateBlock, context: _Context, metadata: dict[str, str]) -> datetime | None:
+    """The header's Date and Time as an aware datetime in the lab's zone (Gen5 gives none)."""
+    day, assumed = clock.parse_date(block.header.get(c.DATE_KEY, ""))
+    moment = clock.parse_time_of_day(block.header.get(c.TIME_KEY, ""))
+    if day is None or moment is None:
+        return None
+    local = datetime.combine(day, moment)
+    metadata[Meta.READ_TIME] = local.isoformat()
+    if assumed:
+        metadata[c.META_DATE_ORDER] = c.DATE_ORDER_ASSUMED
+    return local.replace(tzinfo=context.source.timezone)
+
+
+def _collect(grid: Grid, builders: dict[str | None, _ReadBuilder], decimal_comma: bool) -> None:
     title = grid.title
     if title and title.casefold() == c.RESULTS_TITLE:
         title = None
-    decimal_comma = _uses_decimal_comma(grid)
     for row in grid.rows:
         label = row.label or title
         if label and label.casefold() in c.SKIPPED_LABELS:
             continue
         builder = builders.get(label)
         if builder is None:
-            builder = _ReadBuilder(label, grid.columns, c.ROWS_FOR_COLUMNS[grid.columns])
+            rows = c.ROWS_FOR_COLUMNS[grid.columns]
+            builder = _ReadBuilder(label, grid.columns, rows, first_line=row.line)
             builders[label] = builder
         for column, raw in enumerate(row.values, start=1):
             well = f"{row.row}{column}"
@@ -142,14 +276,151 @@ def _collect(grid: Grid, builders: dict[str | None, _ReadBuilder]) -> None:
             builder.wells[well] = parse_cell(raw, decimal_comma=decimal_comma)
 
 
-def _uses_decimal_comma(grid: Grid) -> bool:
-    """Decide the decimal mark per grid: commas only when no cell uses a point."""
-    cells = [cell.strip() for row in grid.rows for cell in row.values]
-    has_comma = any(_DECIMAL_COMMA.match(cell) for cell in cells)
-    return has_comma and not any(_DECIMAL_POINT.search(cell) for cell in cells)
+# --- kinetic reads --------------------------------------------------------------------------
 
 
-def _procedure_metadata(procedure: Sequence[Line]) -> dict[str, str]:
+def _kinetic_geometry(block: PlateBlock) -> tuple[int, int]:
+    """Rows and columns of the plate: its declared type, else its grids, else its wells."""
+    plate_type = _procedure_metadata(block.procedure).get(c.PLATE_TYPE_KEY, "")
+    match = _PLATE_WELLS.search(plate_type)
+    if match:
+        rows, columns = c.GEOMETRY_FOR_WELLS[int(match.group(1))]
+    elif block.grids:
+        columns = max(grid.columns for grid in block.grids)
+        rows = c.ROWS_FOR_COLUMNS[columns]
+    else:
+        rows, columns = _smallest_plate(w for t in block.kinetics for w in t.wells)
+    for table in block.kinetics:
+        for well in table.wells:
+            if c.ROW_LETTERS.index(well[0]) >= rows or int(well[1:]) > columns:
+                msg = c.WELL_OUTSIDE_PLATE.format(
+                    well=well, wells=rows * columns, rows=rows, columns=columns
+                )
+                raise InputFileError(msg, line=table.header_line, well=well)
+    return rows, columns
+
+
+def _smallest_plate(wells: Iterable[str]) -> tuple[int, int]:
+    names = list(wells)
+    last_row = max(c.ROW_LETTERS.index(well[0]) + 1 for well in names)
+    last_column = max(int(well[1:]) for well in names)
+    for rows, columns in sorted(c.GEOMETRY_FOR_WELLS.values()):
+        if last_row <= rows and last_column <= columns:
+            return rows, columns
+    return c.GEOMETRY_FOR_WELLS[384]
+
+
+def _kinetic_draft(
+    table: KineticTable, block: PlateBlock, context: _Context, rows: int, columns: int
+) -> _Draft:
+    times = _kinetic_times(table, block, context)
+    series: dict[str, list[WellValue]] = {well: [] for well in table.wells}
+    for row in table.rows:
+        for well, raw in zip(table.wells, row.values, strict=True):
+            series[well].append(parse_cell(raw, decimal_comma=context.decimal_comma))
+    readings = {well: tuple(values) for well, values in series.items()}
+    kinetic = KineticSeries(times_s=times, readings=readings)
+    first = table.rows[0].time
+    metadata = {
+        c.META_KINETIC_READS: str(len(table.rows)),
+        c.META_KINETIC_FIRST_TIME: first or c.FIRST_TIME_EMPTY,
+    }
+    if len(times) > 1:
+        metadata[c.META_KINETIC_INTERVAL] = f"{times[1] - times[0]:g}"
+    if table.temperature_header is not None:
+        metadata[c.META_TEMPERATURE_COLUMN] = table.temperature_header
+        temperatures = [
+            row.temperature for row in table.rows if _TEMPERATURE.match(row.temperature or "")
+        ]
+        if temperatures:
+            metadata[Meta.TEMPERATURE] = temperatures[-1] or ""
+            low = min(temperatures, key=_temperature_value)
+            high = max(temperatures, key=_temperature_value)
+            metadata[c.META_TEMPERATURE_RANGE] = f"{low}–{high}"
+    if table.padding_dropped:
+        metadata[c.META_DROPPED_PADDING] = str(table.padding_dropped)
+    if table.repaired_lines:
+        metadata[c.META_REPAIRED_LINES] = ", ".join(str(n) for n in table.repaired_lines)
+    offset = _day_offset(table, block, context)
+    if offset:
+        metadata[c.META_TIME_DAY_OFFSET] = str(offset)
+    return _Draft(
+        line=table.header_line,
+        label=table.title,
+        kind="kinetic",
+        wells={well: values[-1] for well, values in readings.items()},
+        rows=rows,
+        columns=columns,
+        metadata=metadata,
+        kinetic=kinetic,
+    )
+
+
+def _temperature_value(text: str | None) -> float:
+    return float((text or "0").replace(",", "."))
+
+
+def _raw_seconds(table: KineticTable) -> list[float | None]:
+    """Each row's Time cell in seconds; None only for an empty first cell."""
+    seconds: list[float | None] = []
+    for position, row in enumerate(table.rows):
+        if not row.time:
+            if position:
+                raise InputFileError(c.KINETIC_EMPTY_TIME, line=row.line)
+            seconds.append(None)
+            continue
+        value = clock.elapsed_seconds(row.time)
+        if value is None:
+            raise InputFileError(c.KINETIC_BAD_TIME.format(found=row.time), line=row.line)
+        seconds.append(value)
+    return seconds
+
+
+def _day_offset(table: KineticTable, block: PlateBlock, context: _Context) -> int:
+    """Whole days a workbook writer added to every time cell (0 for text and for Excel).
+
+    The header's Time of day shows it (see :func:`clock.day_offset`). Without that, a
+    workbook whose first time cell is empty (a writer that leaves 0:00:00 out) and whose
+    second reading comes a day or more later has the offset in that second time.
+    """
+    if not context.workbook:
+        return 0
+    offset = clock.day_offset(block.header.get(c.TIME_KEY, ""))
+    if offset or len(table.rows) < 2 or table.rows[0].time:
+        return offset
+    second = clock.elapsed_seconds(table.rows[1].time)
+    return int(second // c.SECONDS_PER_DAY) if second is not None else 0
+
+
+def _kinetic_times(table: KineticTable, block: PlateBlock, context: _Context) -> tuple[float, ...]:
+    """Seconds from the first reading, with a workbook writer's day offset taken off."""
+    raw = _raw_seconds(table)
+    shift = _day_offset(table, block, context) * c.SECONDS_PER_DAY
+    elapsed: list[float] = []
+    for row, seconds in zip(table.rows, raw, strict=True):
+        value = 0.0 if seconds is None else seconds - shift
+        if value < 0:
+            days = int(shift // c.SECONDS_PER_DAY)
+            raise InputFileError(
+                c.KINETIC_BEFORE_START.format(found=row.time, days=days), line=row.line
+            )
+        if elapsed and value < elapsed[-1]:
+            msg = c.KINETIC_TIME_GOES_BACK.format(found=row.time, previous=_clock_text(elapsed[-1]))
+            raise InputFileError(msg, line=row.line)
+        elapsed.append(value)
+    start = elapsed[0]
+    return tuple(round(value - start, 6) for value in elapsed)
+
+
+def _clock_text(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+# --- labels and procedure -------------------------------------------------------------------
+
+
+def _procedure_metadata(procedure: Sequence[Row]) -> dict[str, str]:
     meta: dict[str, str] = {}
     for line in procedure:
         filled = line.filled
@@ -176,8 +447,8 @@ def _in_range(value: float) -> float | None:
 def wavelength_from_label(label: str) -> float | None:
     """The read's wavelength in nm from a Gen5 label, or None.
 
-    ``710``, ``710nm``, ``OD:710``, ``690nm:690``, ``Read 1:710``,
-    ``abs710:710`` and ``Blank 710`` all give 710.
+    ``710``, ``710nm``, ``OD:710``, ``690nm:690``, ``Read 1:710``, ``abs710:710``,
+    ``Blank 710`` and ``Max V [710]`` all give 710.
     """
     text = label.strip()
     for prefix in c.DERIVED_PREFIXES:
@@ -190,11 +461,14 @@ def wavelength_from_label(label: str) -> float | None:
     matches = list(_WAVELENGTH_AFTER_COLON.finditer(text))
     if matches and matches[-1].end() == len(text):
         return _in_range(float(matches[-1].group(1)))
+    bracket = _WAVELENGTH_IN_BRACKETS.search(text)
+    if bracket:
+        return _in_range(float(bracket.group(1)))
     return None
 
 
 def is_derived_label(label: str) -> bool:
-    """True for Gen5 calculation labels (``Blank 710``, ``[Concentration]``, ``Delta OD``)."""
+    """True for Gen5 calculation labels (``Blank 710``, ``[Concentration]``, ``Max V [600]``)."""
     text = label.strip().casefold()
     if text.startswith("["):
         return True

@@ -1,25 +1,28 @@
-"""Generic 8×12 grid CSV → one PlateRead.
+"""Generic plate grid (comma, semicolon or tab) → one PlateRead.
 
-A plate written as a plain grid: 8 rows of 12 values, comma- or
-semicolon-separated, with or without row letters (A–H) and a column header
-(1–12, optionally after an empty, ``<>`` or ``Well`` corner cell). ``Key,Value``
-lines around the grid name the plate (``Plate ID``/``Barcode``), the
-``Wavelength`` and the ``Label``; other keys are kept as metadata.
+A plate written as a plain grid: rows A, B, … of values (2×3, 3×4, 4×6, 6×8,
+8×12 or 16×24), with or without row letters and a column header (1…N,
+optionally after an empty, ``<>`` or ``Well`` corner cell). ``Key,Value`` lines
+around the grid name the plate (``Plate ID``/``Barcode``), the ``Wavelength``,
+the ``Label`` and the read time; other keys are kept as metadata.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
-from saa_lab.domain import PlateRead, SourceFile, WellValue
+from saa_lab.domain import Meta, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..table import SHEET_MARKER
 from . import constants as c
 from .reader import CsvLine, GridBlock, check_grid, read_blocks, split_lines
+from .timestamps import find_timestamp
 
-__all__ = ["GenericGridParser"]
+__all__ = ["GenericGridParser", "has_vendor_marker"]
 
 _WAVELENGTH = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(?:nm)?$", re.IGNORECASE)
 _UNIT_SUFFIX = re.compile(r"\s*[(\[]\s*nm\s*[)\]]$", re.IGNORECASE)
@@ -27,20 +30,27 @@ _COMMA_NUMBER = re.compile(r"\d,\d")
 _POINT_NUMBER = re.compile(r"\d\.\d")
 
 
+def has_vendor_marker(head: str) -> bool:
+    """True when the head shows a vendor format (those parsers own such files)."""
+    return head.startswith(SHEET_MARKER) or any(marker in head for marker in c.VENDOR_MARKERS)
+
+
 class GenericGridParser(PlateParser):
-    """One 8×12 plate as a comma- or semicolon-separated grid."""
+    """One plate as a comma-, semicolon- or tab-separated grid."""
 
     INSTRUMENT = Instrument.GENERIC_GRID
     DISPLAY_NAME = c.DISPLAY_NAME
-    SUPPORTED_EXTENSIONS = (".csv", ".txt")
+    SUPPORTED_EXTENSIONS = (".csv", ".txt", ".tsv")
 
     @classmethod
     def sniff(cls, head: str) -> bool:
+        if has_vendor_marker(head):
+            return False
         for delimiter in c.DELIMITERS:
-            decimal_comma = delimiter == c.DECIMAL_COMMA_DELIMITER
+            decimal_comma = delimiter in c.DECIMAL_COMMA_DELIMITERS
             lines = split_lines(head, delimiter)
-            blocks, _ = read_blocks(lines, decimal_comma=decimal_comma)
-            if any(block.has_values and block.has_full_run() for block in blocks):
+            blocks, _ = read_blocks(lines, delimiter, decimal_comma=decimal_comma)
+            if any(block.has_values and block.is_plate() for block in blocks):
                 return True
         return False
 
@@ -57,9 +67,10 @@ def _choose_delimiter(text: str) -> tuple[str, list[GridBlock], list[CsvLine]]:
     """The delimiter under which the file shows the largest grid of values."""
     best: tuple[int, str, list[GridBlock], list[CsvLine]] | None = None
     for delimiter in c.DELIMITERS:
-        decimal_comma = delimiter == c.DECIMAL_COMMA_DELIMITER
-        blocks, others = read_blocks(split_lines(text, delimiter), decimal_comma=decimal_comma)
-        score = max((len(b.rows) for b in blocks if b.has_values), default=0)
+        decimal_comma = delimiter in c.DECIMAL_COMMA_DELIMITERS
+        lines = split_lines(text, delimiter)
+        blocks, others = read_blocks(lines, delimiter, decimal_comma=decimal_comma)
+        score = max((len(b.rows) * b.columns() for b in blocks if b.has_values), default=0)
         if score and (best is None or score > best[0]):
             best = (score, delimiter, blocks, others)
     if best is None:
@@ -69,14 +80,14 @@ def _choose_delimiter(text: str) -> tuple[str, list[GridBlock], list[CsvLine]]:
 
 def _parse_text(text: str, source: SourceFile, encoding: str) -> PlateRead:
     delimiter, blocks, others = _choose_delimiter(text)
-    grid = check_grid(blocks)
-    decimal_comma = delimiter == c.DECIMAL_COMMA_DELIMITER
+    grid, columns = check_grid(blocks)
+    decimal_comma = delimiter in c.DECIMAL_COMMA_DELIMITERS
     if decimal_comma:
-        _check_decimal_mark(grid)
+        _check_decimal_mark(grid, columns)
     wells: dict[str, WellValue] = {}
     for index, row in enumerate(grid.rows):
         letter = row.letter or c.ROW_LETTERS[index]
-        for column, raw in enumerate(row.values, start=1):
+        for column, raw in enumerate(row.values(columns), start=1):
             wells[f"{letter}{column}"] = parse_cell(raw, decimal_comma=decimal_comma)
 
     metadata: dict[str, str] = {c.META_DELIMITER: delimiter, c.META_ENCODING: encoding}
@@ -86,6 +97,7 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> PlateRead:
     plate_id: str | None = None
     label: str | None = None
     wavelength: float | None = None
+    stamp: datetime | None = None
     for line in others:
         pair = _key_value(line)
         if pair is None:
@@ -98,8 +110,23 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> PlateRead:
             wavelength = wavelength or _wavelength(value, line.number)
         elif normal in c.LABEL_KEYS:
             label = label or value
-        else:
-            metadata.setdefault(key, value)
+        if normal in c.DATE_KEYS:
+            stamp = stamp or find_timestamp(value)
+        metadata.setdefault(key, value)
+    if stamp is None:
+        stamp = next(
+            (s for line in others for s in [_year_first_stamp(line)] if s is not None), None
+        )
+    read_time = stamp.replace(tzinfo=source.timezone) if stamp is not None else None
+    if read_time is not None:
+        metadata[Meta.READ_TIME] = read_time.isoformat()
+    if plate_id:
+        metadata[Meta.PLATE_ID] = plate_id
+    if wavelength is not None:
+        metadata[Meta.WAVELENGTH] = f"{wavelength:g}"
+    if label:
+        metadata[Meta.LABEL] = label
+    rows = c.ROWS_FOR_COLUMNS[columns]
     return PlateRead(
         format=Instrument.GENERIC_GRID.value,
         source_path=source.original_path,
@@ -109,12 +136,21 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> PlateRead:
         plate_id=plate_id,
         label=label,
         wavelength_nm=wavelength,
+        read_time=read_time,
         kind="endpoint",
-        rows=c.ROWS,
-        columns=c.COLUMNS,
+        rows=rows,
+        columns=columns,
         derived=False,
         metadata=metadata,
     )
+
+
+def _year_first_stamp(line: CsvLine) -> datetime | None:
+    for cell in line.cells:
+        stamp = find_timestamp(cell, year_first_only=True)
+        if stamp is not None:
+            return stamp
+    return None
 
 
 def _key_value(line: CsvLine) -> tuple[str, str] | None:
@@ -140,9 +176,11 @@ def _wavelength(value: str, line: int) -> float:
     return float(match.group(1).replace(",", "."))
 
 
-def _check_decimal_mark(grid: GridBlock) -> None:
-    """A semicolon file uses one decimal mark: refuse grids that mix ``0,5`` and ``0.5``."""
-    rows: Sequence[tuple[int, str]] = [(row.line, cell) for row in grid.rows for cell in row.values]
+def _check_decimal_mark(grid: GridBlock, columns: int) -> None:
+    """One decimal mark per file: refuse grids that mix ``0,5`` and ``0.5``."""
+    rows: Sequence[tuple[int, str]] = [
+        (row.line, cell) for row in grid.rows for cell in row.values(columns)
+    ]
     commas = [(line, cell) for line, cell in rows if _COMMA_NUMBER.search(cell)]
     points = [(line, cell) for line, cell in rows if _POINT_NUMBER.search(cell)]
     if commas and points:

@@ -2,7 +2,7 @@
 
 Reading never raises: it records what it finds (column headers, rows with or
 without a row letter, other lines) so that ``sniff`` can use it on a file head.
-``check_grid`` then enforces the one-8×12-grid shape, naming the line.
+``check_grid`` then enforces the one-plate shape (2×3 … 16×24), naming the line.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ class CsvLine:
 
     @staticmethod
     def create(number: int, text: str, delimiter: str) -> CsvLine:
-        cells = next(csv.reader([text], delimiter=delimiter), [])
+        if delimiter == "\t":
+            cells = text.split("\t")
+        else:
+            cells = next(csv.reader([text], delimiter=delimiter), [])
         return CsvLine(number, tuple(cell.strip() for cell in cells))
 
     @property
@@ -65,16 +68,21 @@ class GridRow:
     cells: tuple[str, ...]
 
     @property
-    def value_count(self) -> int:
-        """How many cells the row gives (empty cells at the end count as padding)."""
+    def filled_count(self) -> int:
+        """Cells up to the last non-empty one."""
         filled = list(self.cells)
         while filled and not filled[-1]:
             filled.pop()
-        return max(len(filled), min(len(self.cells), c.COLUMNS))
+        return len(filled)
 
-    @property
-    def values(self) -> tuple[str, ...]:
-        return self.cells[: c.COLUMNS]
+    def value_count(self, columns: int) -> int:
+        """How many values the row gives for a grid of ``columns`` (empty cells at the end
+        count as empty wells up to the grid's width, and as padding beyond it)."""
+        return max(self.filled_count, min(len(self.cells), columns))
+
+    def values(self, columns: int) -> tuple[str, ...]:
+        cells = self.cells[:columns]
+        return cells + ("",) * (columns - len(cells))
 
 
 @dataclass(frozen=True)
@@ -90,14 +98,32 @@ class GridBlock:
     def first_line(self) -> int:
         return self.header_line if self.header_line is not None else self.rows[0].line
 
-    def has_full_run(self) -> bool:
-        """Eight consecutive rows of exactly 12 values (sniff's test)."""
-        run = 0
-        for row in self.rows:
-            run = run + 1 if row.value_count == c.COLUMNS else 0
-            if run >= c.ROWS:
-                return True
-        return False
+    @property
+    def labelled(self) -> bool:
+        return bool(self.rows) and self.rows[0].letter is not None
+
+    def columns(self) -> int:
+        """The header's column count, else the widest row."""
+        if self.header_columns is not None:
+            return self.header_columns
+        return max((row.filled_count for row in self.rows), default=0)
+
+    def is_plate(self) -> bool:
+        """A whole plate: rows A, B, … (or unlabelled) of the right number and width."""
+        columns = self.columns()
+        expected = c.ROWS_FOR_COLUMNS.get(columns)
+        if expected is None or len(self.rows) != expected:
+            return False
+        if not self.labelled and self.header_columns is None and columns < c.MIN_UNLABELLED_CELLS:
+            return False
+        for index, row in enumerate(self.rows):
+            if row.value_count(columns) != columns:
+                return False
+            if row.letter is not None and row.letter != c.ROW_LETTERS[index]:
+                return False
+            if (row.letter is None) == self.labelled:
+                return False
+        return True
 
 
 def _is_value(cell: str, *, decimal_comma: bool) -> bool:
@@ -126,10 +152,16 @@ def header_columns(line: CsvLine) -> int | None:
     return len(cells)
 
 
-def grid_row(line: CsvLine, *, decimal_comma: bool) -> GridRow | None:
-    """The line as a grid row (row letter then cells, or cells of values only), or None."""
+def grid_row(
+    line: CsvLine, delimiter: str, *, decimal_comma: bool, header: int | None = None
+) -> GridRow | None:
+    """The line as a grid row (row letter then cells, or cells of values only), or None.
+
+    ``header`` is the column count of the column header above, if any: under one, rows
+    without a letter need only that many cells.
+    """
     cells = line.cells
-    if any("\t" in cell for cell in cells):
+    if delimiter != "\t" and any("\t" in cell for cell in cells):
         return None
     start = next((i for i, cell in enumerate(cells) if cell), None)
     if start is None:
@@ -138,7 +170,8 @@ def grid_row(line: CsvLine, *, decimal_comma: bool) -> GridRow | None:
     if _ROW_LETTER.fullmatch(first) and len(cells) - start > 2:
         return GridRow(line.number, first, cells[start + 1 :])
     filled = line.filled
-    if len(filled) < c.MIN_UNLABELLED_CELLS:
+    minimum = c.MIN_UNLABELLED_CELLS if header is None else min(header, c.MIN_UNLABELLED_CELLS)
+    if len(filled) < minimum:
         return None
     if all(_is_value(cell, decimal_comma=decimal_comma) for cell in filled) and _has_reading(
         filled, decimal_comma=decimal_comma
@@ -148,7 +181,7 @@ def grid_row(line: CsvLine, *, decimal_comma: bool) -> GridRow | None:
 
 
 def read_blocks(
-    lines: Sequence[CsvLine], *, decimal_comma: bool
+    lines: Sequence[CsvLine], delimiter: str, *, decimal_comma: bool
 ) -> tuple[list[GridBlock], list[CsvLine]]:
     """Group grid rows (and their column header) into blocks; other lines are returned too."""
     blocks: list[GridBlock] = []
@@ -160,7 +193,8 @@ def read_blocks(
     def close() -> None:
         nonlocal header, columns, rows
         if header is not None or rows:
-            cells = [cell for row in rows for cell in row.values]
+            width = columns or max((row.filled_count for row in rows), default=0)
+            cells = [cell for row in rows for cell in row.values(width)]
             blocks.append(
                 GridBlock(
                     header_line=header.number if header is not None else None,
@@ -177,7 +211,7 @@ def read_blocks(
             close()
             header, columns = line, found
             continue
-        row = grid_row(line, decimal_comma=decimal_comma)
+        row = grid_row(line, delimiter, decimal_comma=decimal_comma, header=columns)
         if row is not None:
             rows.append(row)
             continue
@@ -188,14 +222,14 @@ def read_blocks(
     return blocks, others
 
 
-def check_grid(blocks: Sequence[GridBlock]) -> GridBlock:
-    """The one block of values, checked to be 8 rows of 12; InputFileError otherwise.
+def check_grid(blocks: Sequence[GridBlock]) -> tuple[GridBlock, int]:
+    """The one block of values, checked to be a whole plate; and its column count.
 
     Blocks of text only (a sample layout printed beside the values) are not
-    readings and are left out.
+    readings and are left out. Raises InputFileError naming the line otherwise.
     """
     for block in blocks:
-        if block.header_columns is not None and block.header_columns != c.COLUMNS:
+        if block.header_columns is not None and block.header_columns not in c.ROWS_FOR_COLUMNS:
             msg = c.HEADER_COLUMNS.format(found=block.header_columns)
             raise InputFileError(msg, line=block.header_line)
         if block.header_line is not None and not block.rows:
@@ -208,23 +242,35 @@ def check_grid(blocks: Sequence[GridBlock]) -> GridBlock:
         msg = c.SECOND_GRID.format(first=value_blocks[0].first_line)
         raise InputFileError(msg, line=second.first_line)
     block = value_blocks[0]
-    _check_rows(block.rows)
-    return block
+    columns = _check_rows(block)
+    return block, columns
 
 
-def _check_rows(rows: Sequence[GridRow]) -> None:
-    labelled = rows[0].letter is not None
-    for index, row in enumerate(rows):
+def _check_rows(block: GridBlock) -> int:
+    rows = block.rows
+    labelled = block.labelled
+    for row in rows:
         if (row.letter is not None) != labelled:
             raise InputFileError(c.MIXED_ROW_LABELS, line=row.line)
-        if index >= c.ROWS:
-            raise InputFileError(c.ROW_COUNT.format(found=len(rows)), line=row.line)
+    columns = block.columns()
+    if columns not in c.ROWS_FOR_COLUMNS or (
+        not labelled and block.header_columns is None and columns < c.MIN_UNLABELLED_CELLS
+    ):
+        raise InputFileError(c.GRID_COLUMNS.format(found=columns), line=rows[0].line)
+    expected_rows = c.ROWS_FOR_COLUMNS[columns]
+    for index, row in enumerate(rows):
+        if index >= expected_rows:
+            msg = c.ROW_COUNT.format(found=len(rows), columns=columns, expected=expected_rows)
+            raise InputFileError(msg, line=row.line)
         expected = c.ROW_LETTERS[index]
         if row.letter is not None and row.letter != expected:
             msg = c.ROW_ORDER.format(found=row.letter, expected=expected)
             raise InputFileError(msg, line=row.line)
-        if row.value_count != c.COLUMNS:
-            msg = c.ROW_VALUES.format(row=expected, found=row.value_count)
+        found = row.value_count(columns)
+        if found != columns:
+            msg = c.ROW_VALUES.format(row=expected, found=found, columns=columns)
             raise InputFileError(msg, line=row.line)
-    if len(rows) != c.ROWS:
-        raise InputFileError(c.ROW_COUNT.format(found=len(rows)), line=rows[-1].line)
+    if len(rows) != expected_rows:
+        msg = c.ROW_COUNT.format(found=len(rows), columns=columns, expected=expected_rows)
+        raise InputFileError(msg, line=rows[-1].line)
+    return columns

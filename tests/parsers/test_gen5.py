@@ -1,22 +1,27 @@
-"""BioTek Gen5 text export parser: layout, encodings, reads, tokens and errors.
+"""BioTek Gen5 export parser (text): layout, encodings, reads, tokens and errors.
 
 Every export here is built in the test from invented numbers, in the layout
 Gen5 3.x writes (header block, procedure, titled sections, tab-separated).
+Kinetic text exports are in test_gen5_kinetic.py, workbooks in test_gen5_xlsx.py.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from time import time_ns
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from saa_lab.domain import NoValueReason, PlateRead, SourceFile
+from saa_lab.domain import Meta, NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
 from saa_lab.parsers.biotek_gen5 import Gen5TextParser
 from saa_lab.parsers.biotek_gen5 import constants as c
 from saa_lab.wells import wells_96
 
 ROWS = "ABCDEFGH"
+ROWS_384 = "ABCDEFGHIJKLMNOP"
 PATH = "RUN-2025-03-14.txt"
 
 
@@ -130,7 +135,7 @@ def test_endpoint_read_has_every_well_with_its_value() -> None:
     assert read.wavelength_nm == 710
     assert read.derived is False
     assert read.plate_id is None
-    assert read.read_time is None
+    assert read.read_time == datetime(2025, 3, 14, 14, 7, 55, tzinfo=UTC)
     assert read.source_path == PATH
     assert read.source_sha256 == source.sha256
 
@@ -340,40 +345,14 @@ def test_decimal_comma_cells() -> None:
 # --- exports this parser refuses ------------------------------------------------------------
 
 
-def kinetic_export(encoding: str) -> SourceFile:
-    lines = header()
-    procedure = lines.index("Read\tOD")
-    lines[procedure:procedure] = [
-        "Start Kinetic\tRuntime 0:30:00 (HH:MM:SS), Interval 0:05:00, 7 Reads"
-    ]
-    lines.insert(len(lines) - 1, "End Kinetic\t")
-    wells = [f"{row}{col}" for row in ROWS for col in range(1, 13)]
-    table = ["710", "", "Time\tT° 710\t" + "\t".join(wells)]
-    table += [f"0:0{m}:00\t37.0\t" + "\t".join("0.050" for _ in wells) for m in range(0, 10, 5)]
-    return export(lines, table, encoding=encoding)
-
-
-@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-16"])
-def test_kinetic_export_is_refused_naming_the_line(encoding: str) -> None:
-    source = kinetic_export(encoding)
-    expected_line = line_of(kinetic_export("utf-8"), "Start Kinetic")
-
-    with pytest.raises(InputFileError, match="kinetic Gen5 exports are not supported yet") as err:
-        parse(source)
-
-    assert err.value.line == expected_line
-    assert err.value.path == PATH
-    assert str(err.value).startswith(f"{PATH}:{expected_line}: ")
-
-
-def test_kinetic_table_without_a_procedure_marker_is_refused() -> None:
+def test_spectrum_scan_is_refused_naming_the_line() -> None:
     wells = "\t".join(f"{row}{col}" for row in ROWS for col in range(1, 13))
-    source = export(header(), ["710", "", f"Time\tT° 710\t{wells}", "0:00:00\t37.0\t0.1"])
+    source = export(header(), ["Spectrum", "", f"Wavelength\t{wells}", "400\t" + "0.1\t" * 96])
 
-    with pytest.raises(InputFileError, match="kinetic Gen5 exports are not supported yet") as err:
+    with pytest.raises(InputFileError, match=re.escape(c.SPECTRUM_NOT_SUPPORTED)) as err:
         parse(source)
 
-    assert err.value.line == line_of(source, "Time\tT°")
+    assert err.value.line == line_of(source, "Wavelength\t")
 
 
 def test_ragged_row_names_its_line() -> None:
@@ -475,3 +454,148 @@ def test_sniff_claims_the_gen5_header() -> None:
 )
 def test_sniff_refuses_other_text(head: str) -> None:
     assert not Gen5TextParser.sniff(head)
+
+
+# --- read time and standard metadata --------------------------------------------------------
+
+
+def header_with(date: str, time: str) -> list[str]:
+    lines = header()
+    lines[lines.index("Date\t3/14/2025")] = f"Date\t{date}"
+    lines[lines.index("Time\t2:07:55 PM")] = f"Time\t{time}"
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("date", "time", "local"),
+    [
+        ("3/14/2025", "2:07:55 PM", datetime(2025, 3, 14, 14, 7, 55)),
+        ("3/14/2025", "12:07:55 AM", datetime(2025, 3, 14, 0, 7, 55)),
+        ("14/03/2025", "14:07:55", datetime(2025, 3, 14, 14, 7, 55)),
+        ("14.03.2025", "14:07:55", datetime(2025, 3, 14, 14, 7, 55)),
+        ("2025-03-14", "2:07:55 p.m.", datetime(2025, 3, 14, 14, 7, 55)),
+        ("3/14/25", "15.37.16", datetime(2025, 3, 14, 15, 37, 16)),
+    ],
+)
+def test_read_time_is_the_header_date_and_time_in_the_lab_zone(
+    date: str, time: str, local: datetime
+) -> None:
+    zone = ZoneInfo("Europe/Amsterdam")
+    text = "\r\n".join([*header_with(date, time), *results()]) + "\r\n"
+
+    [read] = parse(SourceFile(text.encode(), PATH, timezone=zone))
+
+    assert read.read_time == local.replace(tzinfo=zone)
+    assert read.read_time.utcoffset() is not None
+    assert read.metadata[Meta.READ_TIME] == local.isoformat()
+    assert c.META_DATE_ORDER not in read.metadata
+
+
+def test_ambiguous_slash_date_is_read_month_first_and_says_so() -> None:
+    [read] = parse(export(header_with("03/04/2025", "9:00:00 AM"), results()))
+
+    assert read.read_time == datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
+    assert read.metadata[c.META_DATE_ORDER] == c.DATE_ORDER_ASSUMED
+
+
+@pytest.mark.parametrize(("date", "time"), [("soon", "2:07:55 PM"), ("3/14/2025", "later")])
+def test_unreadable_date_or_time_leaves_no_read_time_but_keeps_the_text(
+    date: str, time: str
+) -> None:
+    [read] = parse(export(header_with(date, time), results()))
+
+    assert read.read_time is None
+    assert Meta.READ_TIME not in read.metadata
+    assert (read.metadata["Date"], read.metadata["Time"]) == (date, time)
+    assert read.wells["A1"].value == pytest.approx(0.051)
+
+
+def test_standard_metadata_keys() -> None:
+    grid = results()
+    source = export(
+        header(extra=("Barcode\tP-77",)), [grid[0], "Actual Temperature:\t36.8", *grid[1:]]
+    )
+
+    [read] = parse(source)
+
+    assert read.metadata[Meta.READER_MODEL] == "Epoch 2"
+    assert read.metadata[Meta.READER_SERIAL] == "21041234"
+    assert read.metadata[Meta.SOFTWARE] == "Gen5 3.15.15"
+    assert read.metadata[Meta.PLATE_ID] == "P-77"
+    assert read.metadata[Meta.LABEL] == "710"
+    assert read.metadata[Meta.WAVELENGTH] == "710"
+    assert read.metadata[Meta.TEMPERATURE] == "36.8"
+    assert read.metadata[Meta.ENCODING] == "utf-8"
+    assert Meta.SHEET not in read.metadata
+
+
+def test_results_title_right_after_procedure_details_without_steps() -> None:
+    """Gen5 3.03 wrote a plate whose procedure is empty: 'Procedure Details', '', 'Results'."""
+    lines = header()
+    cut = lines.index("Procedure Details") + 2
+    grid = results()
+    source = export(lines[:cut], [grid[0], "Actual Temperature:\t44.9", "", "", *grid[1:]])
+
+    [read] = parse(source)
+
+    assert read.label == "710"
+    assert read.metadata[Meta.TEMPERATURE] == "44.9"
+    assert "Results" not in read.metadata
+    assert len(read.wells) == 96
+
+
+@pytest.mark.parametrize(
+    ("label", "wavelength"),
+    [
+        ("Max V [600]", 600),
+        ("R-Squared [600]", 600),
+        ("t at Max V [600]", 600),
+        ("Lagtime [600]", 600),
+    ],
+)
+def test_kinetic_analysis_labels_are_calculations(label: str, wavelength: float) -> None:
+    [read] = parse(export(header(), results((label,))))
+
+    assert read.derived is True
+    assert read.wavelength_nm == wavelength
+
+
+def test_time_values_in_a_results_grid_are_not_numbers() -> None:
+    cells = {("t at Max V [710]", "A1"): "0:37:13"}
+
+    [read] = parse(export(header(), results(("t at Max V [710]",), cells=cells)))
+
+    assert read.wells["A1"].value is None
+    assert read.wells["A1"].raw == "0:37:13"
+    assert read.wells["A1"].reason == NoValueReason.NON_NUMERIC
+
+
+@pytest.mark.parametrize(("columns", "rows"), [(3, 2), (4, 3), (6, 4), (8, 6), (12, 8), (24, 16)])
+def test_every_plate_size_from_6_to_384_wells(columns: int, rows: int) -> None:
+    lines = ["Results", "\t" + "\t".join(str(n) for n in range(1, columns + 1))]
+    for r in range(rows):
+        lines.append(
+            f"{ROWS_384[r]}\t"
+            + "\t".join(value(0, r, col) for col in range(1, columns + 1))
+            + "\t600"
+        )
+
+    [read] = parse(export(header(), lines))
+
+    assert (read.rows, read.columns) == (rows, columns)
+    assert len(read.wells) == rows * columns
+    last = f"{ROWS_384[rows - 1]}{columns}"
+    assert read.wells[last].value == pytest.approx(float(value(0, rows - 1, columns)))
+
+
+def test_a_96_well_text_export_parses_quickly() -> None:
+    source = export(header(), layout(), results(("710", "Blank 710")))
+    parser = Gen5TextParser()
+    parser.parse(source)
+
+    started = time_ns()
+    for _ in range(10):
+        parser.parse(source)
+    per_parse_ms = (time_ns() - started) / 10 / 1e6
+
+    assert per_parse_ms < 20

@@ -1,15 +1,22 @@
-"""Generic 8×12 grid CSV parser: shapes, delimiters, metadata, tokens and errors."""
+"""Generic plate-grid parser: shapes (6 to 384 wells), delimiters, metadata, tokens, errors
+and detection."""
 
 from __future__ import annotations
 
+import random
 import re
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
+from saa_lab.parsers import PARSERS, Instrument, detect
 from saa_lab.parsers.generic_grid import GenericGridParser
 from saa_lab.parsers.generic_grid import constants as c
+from saa_lab.parsers.table import head_text
 from saa_lab.wells import wells_96
 
 ROWS = "ABCDEFGH"
@@ -220,7 +227,9 @@ def test_non_numeric_cells_have_no_value_and_a_reason(raw: str, reason: str) -> 
 def test_seven_rows_are_refused() -> None:
     source = csv_file(grid()[:-1])
 
-    with pytest.raises(InputFileError, match=re.escape(c.ROW_COUNT.format(found=7))) as err:
+    with pytest.raises(
+        InputFileError, match=re.escape(c.ROW_COUNT.format(found=7, columns=12, expected=8))
+    ) as err:
         GenericGridParser().parse(source)
 
     assert err.value.line == line_of(source, "G,")
@@ -230,7 +239,9 @@ def test_nine_rows_are_refused() -> None:
     extra = "I," + ",".join("0.5" for _ in range(12))
     source = csv_file(grid(), [extra])
 
-    with pytest.raises(InputFileError, match=re.escape(c.ROW_COUNT.format(found=9))) as err:
+    with pytest.raises(
+        InputFileError, match=re.escape(c.ROW_COUNT.format(found=9, columns=12, expected=8))
+    ) as err:
         GenericGridParser().parse(source)
 
     assert err.value.line == line_of(source, "I,")
@@ -244,7 +255,7 @@ def test_row_with_wrong_number_of_values_names_its_line(drop: int, found: int) -
 
     source = csv_file(lines)
     with pytest.raises(
-        InputFileError, match=re.escape(c.ROW_VALUES.format(row="D", found=found))
+        InputFileError, match=re.escape(c.ROW_VALUES.format(row="D", found=found, columns=12))
     ) as err:
         GenericGridParser().parse(source)
 
@@ -303,8 +314,14 @@ def test_file_without_grid_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "lines",
-    [grid(), grid(delimiter=";"), grid(labels=False, header=None), ["Plate ID,X", *grid()]],
-    ids=["comma", "semicolon", "bare", "with-metadata"],
+    [
+        grid(),
+        grid(delimiter=";"),
+        grid(labels=False, header=None),
+        ["Plate ID,X", *grid()],
+        [line.replace(",", "\t") for line in grid()],
+    ],
+    ids=["comma", "semicolon", "bare", "with-metadata", "tab"],
 )
 def test_sniff_claims_grids(lines: list[str]) -> None:
     assert GenericGridParser.sniff("\r\n".join(lines))
@@ -313,13 +330,261 @@ def test_sniff_claims_grids(lines: list[str]) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "\r\n".join(line.replace(",", "\t") for line in grid()),
         "\r\n".join(grid()[:-1]),
         "\r\n".join(line.rsplit(",", 1)[0] for line in grid()),
         "Software Version\t3.15.15\r\nPlate Number\tPlate 1\r\n",
         "",
     ],
-    ids=["tab", "seven-rows", "eleven-columns", "gen5-header", "empty"],
+    ids=["seven-rows", "eleven-columns", "gen5-header", "empty"],
 )
 def test_sniff_refuses_other_shapes(text: str) -> None:
     assert not GenericGridParser.sniff(text)
+
+
+# --- other plate sizes and tab-separated grids ----------------------------------------------------
+
+LETTERS = "ABCDEFGHIJKLMNOP"
+SHAPES = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
+
+
+def plate_grid(
+    wells: int,
+    *,
+    delimiter: str = ",",
+    labels: bool = True,
+    header: bool = True,
+    comma: bool = False,
+    cells: dict[str, str] | None = None,
+) -> list[str]:
+    rows, columns = SHAPES[wells]
+    cells = cells or {}
+    lines = []
+    if header:
+        lines.append(delimiter.join([""] * labels + [str(n) for n in range(1, columns + 1)]))
+    for r in range(rows):
+        values = []
+        for col in range(1, columns + 1):
+            text = f"{0.1 + r * 0.1 + col * 0.001:.3f}"
+            values.append(
+                cells.get(f"{LETTERS[r]}{col}", text.replace(".", ",") if comma else text)
+            )
+        lines.append(delimiter.join([LETTERS[r], *values] if labels else values))
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("wells", "labels", "header"),
+    [
+        (6, True, True),
+        (6, True, False),
+        (12, False, True),
+        (24, True, True),
+        (48, False, False),
+        (96, False, False),
+        (384, True, True),
+        (384, False, False),
+    ],
+)
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+def test_plate_sizes(wells: int, labels: bool, header: bool, delimiter: str) -> None:
+    rows, columns = SHAPES[wells]
+    source = csv_file(plate_grid(wells, delimiter=delimiter, labels=labels, header=header))
+
+    assert GenericGridParser.sniff(source.contents.decode())
+    read = parse(source)
+
+    assert (read.rows, read.columns, len(read.wells)) == (rows, columns, wells)
+    last = f"{LETTERS[rows - 1]}{columns}"
+    assert read.wells[last].value == pytest.approx(0.1 + (rows - 1) * 0.1 + columns * 0.001)
+    assert read.metadata["delimiter"] == delimiter
+
+
+def test_tab_grid_with_decimal_commas() -> None:
+    read = parse(csv_file(plate_grid(96, delimiter="\t", comma=True)))
+
+    assert read.wells["B2"].value == pytest.approx(0.202)
+
+
+def test_tab_grid_mixing_decimal_marks_is_refused() -> None:
+    source = csv_file(plate_grid(96, delimiter="\t", comma=True, cells={"E4": "0.5"}))
+
+    with pytest.raises(InputFileError, match="mixes decimal commas and decimal points") as err:
+        GenericGridParser().parse(source)
+
+    assert err.value.line == line_of(source, "E\t")
+
+
+def test_bare_six_well_grid_is_not_a_grid() -> None:
+    with pytest.raises(InputFileError, match=re.escape(c.NO_GRID)):
+        GenericGridParser().parse(csv_file(plate_grid(6, labels=False, header=False)))
+
+
+def test_384_grid_missing_a_row_is_refused() -> None:
+    source = csv_file(plate_grid(384)[:-1])
+
+    message = c.ROW_COUNT.format(found=15, columns=24, expected=16)
+    with pytest.raises(InputFileError, match=re.escape(message)) as err:
+        GenericGridParser().parse(source)
+
+    assert err.value.line == line_of(source, "O,")
+
+
+def test_384_row_missing_a_value_names_its_line() -> None:
+    lines = plate_grid(384)
+    lines[9] = lines[9].rsplit(",", 1)[0]
+    source = csv_file(lines)
+
+    message = c.ROW_VALUES.format(row="I", found=23, columns=24)
+    with pytest.raises(InputFileError, match=re.escape(message)) as err:
+        GenericGridParser().parse(source)
+
+    assert err.value.line == 10
+
+
+def test_header_of_five_columns_is_refused() -> None:
+    lines = [",1,2,3,4,5", *(f"{r},0.1,0.2,0.3,0.4,0.5" for r in "ABCD")]
+
+    with pytest.raises(InputFileError, match=re.escape(c.HEADER_COLUMNS.format(found=5))) as err:
+        GenericGridParser().parse(csv_file(lines))
+
+    assert err.value.line == 1
+
+
+def test_bare_rows_of_ten_values_are_refused() -> None:
+    lines = [",".join(f"0.{r}{col}" for col in range(10)) for r in range(8)]
+
+    with pytest.raises(InputFileError, match=re.escape(c.GRID_COLUMNS.format(found=10))) as err:
+        GenericGridParser().parse(csv_file(lines))
+
+    assert err.value.line == 1
+
+
+# --- read time and vendor-style metadata ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Date,2025-03-14 10:42:00", datetime(2025, 3, 14, 10, 42)),
+        ("Measurement date,14.03.2025 10:42", datetime(2025, 3, 14, 10, 42)),
+        ("Date,3/14/2025 10:42:00 PM", datetime(2025, 3, 14, 22, 42)),
+        ("Result: PER-005 plate1 Quick Read 2024.10.01 14:15:02", datetime(2024, 10, 1, 14, 15, 2)),
+    ],
+)
+def test_read_time_in_the_lab_zone(line: str, expected: datetime) -> None:
+    zone = ZoneInfo("Europe/Berlin")
+    text = "\r\n".join([line, *grid()]) + "\r\n"
+
+    read = parse(SourceFile(text.encode(), PATH, timezone=zone))
+
+    assert read.read_time == expected.replace(tzinfo=zone)
+
+
+def test_prose_with_a_day_first_date_is_not_a_read_time() -> None:
+    read = parse(csv_file(["Comment,repeat of 14.03.2025"], grid()))
+
+    assert read.read_time is None
+
+
+def test_glomax_style_offset_grid_and_measurement_filter() -> None:
+    lines = [
+        ",,,Protocol: Absorbance Quick Read,,",
+        ",Measurement Filter:,,600,,",
+        ",Reading:,,1,," + ",".join(str(n) for n in range(1, 13)),
+        *(",,,," + line for line in grid(header=None)),
+    ]
+
+    read = parse(csv_file(lines))
+
+    assert read.wavelength_nm == 600
+    assert read.wells["A1"].value == pytest.approx(0.101)
+    assert read.metadata["Protocol"] == "Absorbance Quick Read"
+
+
+# --- detection ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "Software Version\t3.15.15\r\nReader Type:\tEpoch\r\n"
+        + "\r\n".join(plate_grid(96, delimiter="\t")),
+        "##BLOCKS= 1\r\n" + "\r\n".join(plate_grid(96, delimiter="\t")),
+        "Application: Tecan i-control\r\n" + "\r\n".join(plate_grid(96, delimiter="\t")),
+        "Plate information\r\n" + "\r\n".join(plate_grid(384)),
+        "##SHEET\tSheet1\n" + "\n".join(plate_grid(96, delimiter="\t")),
+    ],
+    ids=["gen5", "softmax", "tecan", "envision", "workbook"],
+)
+def test_sniff_leaves_vendor_files_to_their_parsers(head: str) -> None:
+    assert not GenericGridParser.sniff(head)
+
+
+REPO = Path(__file__).resolve().parents[2]
+REAL = REPO.parent / "shared" / "samples" / "real"
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".json", ".md"))
+    )
+
+
+OURS = [
+    p
+    for p in _files(REPO / "sample_files" / "generic_grid") + _files(REAL / "generic_grid")
+    if not p.name.startswith("RUN-GC-002.") or p.suffix == ".csv"
+]
+OURS = [p for p in OURS if not p.name.endswith(".worklist.csv")]
+
+
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
+def test_only_this_parser_claims_grid_files(path: Path) -> None:
+    source = SourceFile.from_path(path)
+    head = head_text(source, head_bytes=16384)
+
+    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
+
+    assert claims == [Instrument.GENERIC_GRID]
+    assert detect(source) is Instrument.GENERIC_GRID
+
+
+OTHERS = [
+    p
+    for p in _files(REPO / "sample_files") + _files(REAL)
+    if p not in OURS and p.suffix != ".py" and not p.name.endswith(".worklist.csv")
+]
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_generic_grid_claims_no_other_file(path: Path) -> None:
+    assert not GenericGridParser.sniff(head_text(SourceFile.from_path(path), head_bytes=16384))
+
+
+def _mutations(data: bytes, rng: random.Random) -> list[bytes]:
+    lines = data.splitlines(keepends=True)
+    out = [data[: rng.randrange(1, len(data))] for _ in range(6)]
+    for _ in range(6):
+        kept = list(lines)
+        del kept[rng.randrange(len(kept))]
+        out.append(b"".join(kept))
+    out += [data.replace(b",", b";"), data.replace(b"\t", b","), data.replace(b";", b"\t")]
+    for _ in range(6):
+        position = rng.randrange(len(data))
+        out.append(data[:position] + bytes(rng.randrange(256) for _ in range(8)) + data[position:])
+    return out
+
+
+@pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
+def test_mutated_files_parse_or_raise_input_file_error(path: Path) -> None:
+    rng = random.Random(path.name)
+    for data in _mutations(path.read_bytes(), rng):
+        try:
+            reads = GenericGridParser().parse(SourceFile(data, path.name))
+        except InputFileError as err:
+            assert err.path == path.name
+            continue
+        for read in reads:
+            assert all(w.value is not None or w.reason for w in read.wells.values())

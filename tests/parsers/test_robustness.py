@@ -146,12 +146,15 @@ def _mutate_workbook(data: bytes, draw: st.DrawFn) -> bytes:
         at = draw(st.integers(0, len(data)))
         return data[:at] if draw(st.booleans()) else data[:at] + b"\x00garbage" + data[at:]
     from openpyxl import load_workbook
+    from openpyxl.cell.cell import MergedCell
 
     book = load_workbook(io.BytesIO(data))
     sheet = book.worksheets[draw(st.integers(0, len(book.worksheets) - 1))]
     for _ in range(draw(st.integers(1, 12))):
         row = draw(st.integers(1, max(1, sheet.max_row)))
         col = draw(st.integers(1, max(1, sheet.max_column)))
+        if isinstance(sheet.cell(row, col), MergedCell):
+            continue  # part of a merged range: read-only
         sheet.cell(row, col).value = draw(
             st.one_of(st.none(), st.sampled_from(["OVER", "abc", "", "1,5", "*2*"]),
                       st.floats(allow_nan=False, allow_infinity=False, width=32))
