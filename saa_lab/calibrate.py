@@ -1,31 +1,50 @@
 """Calibrate: blank correction, the standard curve, run QC and sample activities.
 
-Pure numpy; no I/O. A run is *accepted* only when its standards and controls
-meet the assay's rules; the reasons for a rejection are listed. Sample values
-are never extrapolated: below the LLOQ they are ``<`` LLOQ × dilution, above
-the ULOQ ``>`` ULOQ × dilution with a re-assay flag.
+Pure computation; no I/O. The steps, each configurable in the assay file:
+
+1. **Signal**: reading × ``signal_scale`` (e.g. −1000 for a falling NADH rate in
+   ΔmOD/min) minus the mean of the blank wells.
+2. **Curve**: the assay's model (:mod:`saa_lab.curves`) fitted to every readable
+   standard well. Every standard well is back-calculated; a well passes within
+   ±15 % (±20 % at the LLOQ level, ±15 % at the ULOQ level; the ligand-binding
+   regime uses 20/25/25 %). Failing wells are excluded and the curve refitted,
+   and each exclusion recorded, only while the run would still meet the rules.
+3. **Acceptance**: at least 75 % of standard wells and at least 6 levels pass (a
+   level passes when half its replicates do); at least 2 control levels, 2/3 of
+   all control wells and half of each level's within their limits; no Westgard
+   rejection (:mod:`saa_lab.westgard`). Every failed rule is a stated reason.
+4. **Samples**: replicate mean and CV; below the LLOQ → ``<`` LLOQ × dilution;
+   above the ULOQ → a re-assay at a suggested dilution within the validated
+   maximum (not reported); at the maximum dilution and still above → ``>`` the
+   top of the reportable range. Nothing is ever extrapolated.
+
+The effective LLOQ/ULOQ are the lowest/highest passing standard levels within
+the assay's limits.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .assay import AssayDefinition
+from .curves import CurveFitError, FittedCurve, fit_curve
 from .domain import NoValueReason
 from .mapping import MappedWell, Plate
 from .wells import well_sort_key
+from .westgard import WestgardResult, evaluate
 
 __all__ = [
     "Calibration",
     "ControlResult",
-    "CurveFit",
     "SampleResult",
     "SampleStatus",
     "StandardLevel",
+    "StandardWell",
     "calibrate",
 ]
 
@@ -33,23 +52,22 @@ __all__ = [
 class SampleStatus:
     QUANTIFIED = "quantified"
     BELOW_LLOQ = "below-lloq"
-    ABOVE_ULOQ = "above-uloq"
+    ABOVE_ULOQ = "above-uloq"  # re-assay at a higher dilution; not reported
+    ABOVE_REPORTABLE = "above-reportable"  # at the maximum dilution: reported as ">"
     INVALID = "invalid"
 
 
 @dataclass(frozen=True)
-class CurveFit:
-    """Blank-corrected signal = intercept + slope × activity (U/L)."""
-
-    model: str
-    intercept: float
-    slope: float
-    r_squared: float
-    n_points: int
-    residuals: tuple[float, ...]
-
-    def activity(self, signal: float) -> float:
-        return (signal - self.intercept) / self.slope
+class StandardWell:
+    well: str
+    nominal_u_per_l: float
+    signal: float | None
+    back_calculated_u_per_l: float | None
+    recovery_percent: float | None
+    tolerance_percent: float
+    passed: bool
+    excluded: bool
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,7 @@ class StandardLevel:
     recovery_percent: float | None
     tolerance_percent: float
     passed: bool
+    excluded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,9 @@ class ControlResult:
     low_u_per_l: float
     high_u_per_l: float
     passed: bool
+    well_values: tuple[float | None, ...] = ()
+    wells_passed: tuple[bool, ...] = ()
+    lot: str = "default"
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ class SampleResult:
     comparator: str
     status: str
     notes: tuple[str, ...] = ()
+    reassay_dilution: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,202 +117,366 @@ class Calibration:
     reasons: tuple[str, ...]
     blank_mean: float | None
     blank_wells: tuple[str, ...]
-    fit: CurveFit | None
+    fit: FittedCurve | None
     standards: tuple[StandardLevel, ...]
     controls: tuple[ControlResult, ...]
     lloq_u_per_l: float
     uloq_u_per_l: float
     samples: tuple[SampleResult, ...]
+    standard_wells: tuple[StandardWell, ...] = ()
+    exclusions: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    westgard: WestgardResult = field(default_factory=WestgardResult)
+    control_failed: bool = False
+    signal_unit: str = "OD"
+
+
+SignalOf = Callable[[MappedWell], float | None]
 
 
 def _g(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray) -> CurveFit:
-    slope, intercept = np.polyfit(x, y, 1)
-    predicted = intercept + slope * x
-    residuals = y - predicted
-    total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else 0.0
-    return CurveFit(
-        model="linear",
-        intercept=float(intercept),
-        slope=float(slope),
-        r_squared=r2,
-        n_points=len(x),
-        residuals=tuple(float(r) for r in residuals),
-    )
+@dataclass
+class _Standard:
+    well: MappedWell
+    nominal: float
+    signal: float | None
+    reason: str | None = None
 
 
-def calibrate(plate: Plate, assay: AssayDefinition) -> Calibration:
+def _tolerance(
+    nominal: float, low: float, high: float, tolerances: tuple[float, float, float]
+) -> float:
+    general, at_lloq, at_uloq = tolerances
+    if nominal == low:
+        return at_lloq
+    if nominal == high:
+        return at_uloq
+    return general
+
+
+def _evaluate(curve: FittedCurve, standards: Sequence[_Standard], included: set[str],
+              tolerances: tuple[float, float, float]) -> list[StandardWell]:  # fmt: skip
+    levels = [s.nominal for s in standards if s.well.well in included]
+    low, high = (min(levels), max(levels)) if levels else (0.0, 0.0)
+    out = []
+    for s in standards:
+        tol = _tolerance(s.nominal, low, high, tolerances)
+        if s.signal is None:
+            out.append(StandardWell(s.well.well, s.nominal, None, None, None, tol, False, True,
+                                    s.reason))  # fmt: skip
+            continue
+        back = curve.activity(s.signal)
+        recovery = 100.0 * back / s.nominal if math.isfinite(back) else None
+        passed = recovery is not None and abs(recovery - 100.0) <= tol
+        excluded = s.well.well not in included
+        reason = s.reason
+        if excluded and reason is None:
+            reason = "excluded"
+        out.append(StandardWell(s.well.well, s.nominal, s.signal,
+                                back if math.isfinite(back) else None, recovery, tol,
+                                passed and not excluded, excluded, reason))  # fmt: skip
+    return out
+
+
+def _levels_passing(evaluated: Sequence[StandardWell], fraction: float) -> list[float]:
+    by_level: dict[float, list[StandardWell]] = defaultdict(list)
+    for e in evaluated:
+        by_level[e.nominal_u_per_l].append(e)
+    return sorted(
+        level for level, wells in by_level.items()
+        if sum(w.passed for w in wells) / len(wells) >= fraction
+    )  # fmt: skip
+
+
+def calibrate(
+    plate: Plate,
+    assay: AssayDefinition,
+    *,
+    control_history: Mapping[str, Sequence[float]] | None = None,
+) -> Calibration:
+    """Judge the run and compute every sample; ``control_history`` feeds Westgard."""
     rules = assay.acceptance
+    tolerances = rules.tolerances()
     reasons: list[str] = []
+    warnings: list[str] = []
+    scale = assay.signal_scale
 
     blanks = plate.with_role("blank")
-    blank_values = [w.value for w in blanks if w.value is not None]
+    blank_values = [w.value * scale for w in blanks if w.value is not None]
     blank_mean = float(np.mean(blank_values)) if blank_values else None
     if blank_mean is None:
         reasons.append("no readable blank well" if blanks else "the layout has no blank wells")
 
-    by_level: dict[float, list[MappedWell]] = defaultdict(list)
-    for well in plate.with_role("standard"):
+    def signal(well: MappedWell) -> float | None:
+        if well.value is None or blank_mean is None:
+            return None
+        return well.value * scale - blank_mean
+
+    standards = []
+    for well in sorted(
+        plate.with_role("standard"), key=lambda w: (w.nominal_u_per_l or 0, well_sort_key(w.well))
+    ):
         assert well.nominal_u_per_l is not None  # the layout guarantees it
-        by_level[well.nominal_u_per_l].append(well)
-    levels = sorted(by_level)
+        reason = None
+        if well.value is None:
+            reason = f"no reading ({well.reason} {well.raw!r})".replace(" ''", "")
+        standards.append(_Standard(well, well.nominal_u_per_l, signal(well), reason))
+    total_wells = len(standards)
 
-    fit: CurveFit | None = None
+    fit: FittedCurve | None = None
+    evaluated: list[StandardWell] = []
+    exclusions: list[str] = [f"standard {s.well.well} ({_g(s.nominal)} U/L): {s.reason}"
+                             for s in standards if s.reason]  # fmt: skip
+    included = {s.well.well for s in standards if s.signal is not None}
     if blank_mean is not None:
-        xs = [w.nominal_u_per_l for lv in levels for w in by_level[lv] if w.value is not None]
-        ys = [w.value - blank_mean for lv in levels for w in by_level[lv] if w.value is not None]
-        readable_levels = {lv for lv in levels if any(w.value is not None for w in by_level[lv])}
-        if len(readable_levels) < 2:
-            reasons.append(f"only {len(readable_levels)} standard level(s) readable; need 2 to fit")
-        else:
-            fit = _fit_linear(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-            if not fit.slope > 0:
-                reasons.append(f"the curve's slope is {_g(fit.slope)}; it must rise with activity")
+        curve = assay.curve
+        for _ in range(total_wells + 1):
+            points = [s for s in standards if s.well.well in included]
+            try:
+                fit = fit_curve([s.nominal for s in points], [s.signal or 0.0 for s in points],
+                                model=curve.model, weighting=curve.weighting,
+                                segments=curve.segments)  # fmt: skip
+            except CurveFitError as exc:
+                reasons.append(f"calibration curve: {exc.message}")
                 fit = None
-
-    standards: list[StandardLevel] = []
-    for index, level in enumerate(levels):
-        wells = by_level[level]
-        tolerance = (
-            rules.standard_tolerance_lloq_percent
-            if index == 0
-            else rules.standard_tolerance_percent
-        )
-        signals = [
-            w.value - blank_mean for w in wells if w.value is not None and blank_mean is not None
-        ]
-        back = recovery = None
-        if fit is not None and signals:
-            back = fit.activity(float(np.mean(signals)))
-            recovery = 100.0 * back / level
-        passed = recovery is not None and abs(recovery - 100.0) <= tolerance
-        standards.append(
-            StandardLevel(
-                nominal_u_per_l=level,
-                wells=tuple(w.well for w in wells),
-                signals=tuple(signals),
-                unreadable=tuple(w.well for w in wells if w.value is None),
-                back_calculated_u_per_l=back,
-                recovery_percent=recovery,
-                tolerance_percent=tolerance,
-                passed=passed,
+                break
+            evaluated = _evaluate(fit, standards, included, tolerances)
+            failing = [e for e in evaluated if not e.excluded and not e.passed]
+            if not failing or not rules.exclude_failing_standards:
+                break
+            remaining = included - {e.well for e in failing}
+            trial = [e if e.well in remaining else
+                     StandardWell(e.well, e.nominal_u_per_l, e.signal, None, None,
+                                  e.tolerance_percent, False, True) for e in evaluated]  # fmt: skip
+            still_viable = (
+                100.0 * len(remaining) / total_wells >= rules.min_standards_passing_percent
+                and len(_levels_passing(trial, rules.level_min_passing_fraction))
+                >= rules.min_standard_levels
             )
-        )
+            if not still_viable:
+                break
+            for e in failing:
+                exclusions.append(
+                    f"standard {e.well} ({_g(e.nominal_u_per_l)} U/L) excluded: back-calculated "
+                    + (f"{e.recovery_percent:.1f} %" if e.recovery_percent is not None
+                       else "beyond the curve")
+                    + f", limit ±{e.tolerance_percent:g} %"
+                )  # fmt: skip
+                for s in standards:
+                    if s.well.well == e.well:
+                        s.reason = "excluded: outside tolerance, curve refitted"
+            included = remaining
 
-    passing = [s for s in standards if s.passed]
-    if fit is not None and standards:
-        share = 100.0 * len(passing) / len(standards)
+    passing_levels: list[float] = []
+    if fit is not None:
+        passing = [e for e in evaluated if e.passed]
+        share = 100.0 * len(passing) / total_wells if total_wells else 0.0
+        passing_levels = _levels_passing(evaluated, rules.level_min_passing_fraction)
         if share < rules.min_standards_passing_percent:
             failed = ", ".join(
-                f"{_g(s.nominal_u_per_l)} U/L ({_g(s.recovery_percent)} %)"
-                if s.recovery_percent is not None
-                else f"{_g(s.nominal_u_per_l)} U/L (unreadable)"
-                for s in standards
-                if not s.passed
-            )
+                f"{e.well} {_g(e.nominal_u_per_l)} U/L "
+                + (f"({e.recovery_percent:.0f} %)" if e.recovery_percent is not None
+                   else f"({e.reason or 'no value'})")
+                for e in evaluated if not e.passed
+            )  # fmt: skip
             reasons.append(
-                f"{len(passing)} of {len(standards)} standard levels within tolerance "
-                f"({share:.0f} %, need {rules.min_standards_passing_percent:g} %); "
-                f"failing: {failed}"
+                f"{len(passing)} of {total_wells} standard wells within tolerance ({share:.0f} %, "
+                f"need {rules.min_standards_passing_percent:g} %); failing: {failed}"
             )
-        if len(passing) < rules.min_standard_levels:
+        if len(passing_levels) < rules.min_standard_levels:
             reasons.append(
-                f"{len(passing)} passing standard levels; the assay needs at least "
+                f"{len(passing_levels)} standard levels pass; the assay needs at least "
                 f"{rules.min_standard_levels}"
             )
 
-    # Never quantify outside the assay's limits nor outside the passing standards.
-    lloq = assay.lloq_u_per_l
-    uloq = assay.uloq_u_per_l
-    if passing:
-        lloq = max(lloq, min(s.nominal_u_per_l for s in passing))
-        uloq = min(uloq, max(s.nominal_u_per_l for s in passing))
+    lloq, uloq = assay.lloq_u_per_l, assay.uloq_u_per_l
+    if passing_levels:
+        lloq = max(lloq, passing_levels[0])
+        uloq = min(uloq, passing_levels[-1])
 
-    controls = _controls(plate, fit, blank_mean)
-    if len(controls) < 2:
-        reasons.append(f"{len(controls)} control level(s) on the plate; at least 2 are required")
+    controls = _controls(plate, fit, signal, assay)
+    control_failed = False
+    if fit is None:
+        # Without a curve the controls cannot be judged; the curve is the reason.
+        return _calibration(
+            assay, reasons, warnings, blank_mean, blanks, fit, evaluated, standards,
+            controls, lloq, uloq, exclusions, WestgardResult(), control_failed=False,
+            samples=_samples(plate, fit, signal, lloq, uloq, assay),
+        )  # fmt: skip
+    if len(controls) < rules.min_control_levels:
+        reasons.append(f"{len(controls)} control level(s) on the plate; at least "
+                       f"{rules.min_control_levels} are required")  # fmt: skip
+        control_failed = True
+    all_control_wells = [p for c in controls for p in c.wells_passed]
+    if all_control_wells:
+        share = sum(all_control_wells) / len(all_control_wells)
+        if share < rules.controls_min_passing_fraction - 1e-9:
+            reasons.append(
+                f"{sum(all_control_wells)} of {len(all_control_wells)} control wells within "
+                f"limits; need {rules.controls_min_passing_fraction:.0%}"
+            )
+            control_failed = True
     for control in controls:
         if not control.passed:
-            measured = (
-                f"{_g(control.measured_u_per_l)} U/L"
-                if control.measured_u_per_l is not None
-                else "unreadable"
-            )
+            values = ", ".join("-" if v is None else _g(v) for v in control.well_values)
             reasons.append(
-                f"control {control.name} {measured} outside "
-                f"{_g(control.low_u_per_l)}–{_g(control.high_u_per_l)} U/L"
+                f"control {control.name} outside {_g(control.low_u_per_l)}–"
+                f"{_g(control.high_u_per_l)} U/L (wells {values} U/L)"
             )
+            control_failed = True
 
-    samples = _samples(plate, fit, blank_mean, lloq, uloq, assay)
+    measured = {c.name: c.measured_u_per_l for c in controls if c.measured_u_per_l is not None}
+    westgard = evaluate(measured, control_history or {}, assay.westgard)
+    for finding in westgard.rejections:
+        reasons.append(str(finding))
+        control_failed = True
+    warnings.extend(str(f) for f in westgard.warnings)
+    warnings.extend(westgard.notes)
+
+    return _calibration(
+        assay, reasons, warnings, blank_mean, blanks, fit, evaluated, standards, controls,
+        lloq, uloq, exclusions, westgard, control_failed=control_failed,
+        samples=_samples(plate, fit, signal, lloq, uloq, assay),
+    )  # fmt: skip
+
+
+def _calibration(
+    assay: AssayDefinition,
+    reasons: list[str],
+    warnings: list[str],
+    blank_mean: float | None,
+    blanks: list[MappedWell],
+    fit: FittedCurve | None,
+    evaluated: list[StandardWell],
+    standards: list[_Standard],
+    controls: list[ControlResult],
+    lloq: float,
+    uloq: float,
+    exclusions: list[str],
+    westgard: WestgardResult,
+    *,
+    control_failed: bool,
+    samples: list[SampleResult],
+) -> Calibration:
+    rules = assay.acceptance
     return Calibration(
         accepted=not reasons,
         reasons=tuple(reasons),
         blank_mean=blank_mean,
         blank_wells=tuple(w.well for w in blanks),
         fit=fit,
-        standards=tuple(standards),
+        standards=_levels(
+            evaluated, standards, rules.level_min_passing_fraction, rules.tolerances(), fit
+        ),
         controls=tuple(controls),
         lloq_u_per_l=lloq,
         uloq_u_per_l=uloq,
         samples=tuple(samples),
+        standard_wells=tuple(evaluated),
+        exclusions=tuple(exclusions),
+        warnings=tuple(warnings),
+        westgard=westgard,
+        control_failed=control_failed,
+        signal_unit=assay.signal_unit,
     )
 
 
-def _controls(plate: Plate, fit: CurveFit | None, blank: float | None) -> list[ControlResult]:
+def _levels(
+    evaluated: Sequence[StandardWell],
+    standards: Sequence[_Standard],
+    fraction: float,
+    tolerances: tuple[float, float, float],
+    fit: FittedCurve | None,
+) -> tuple[StandardLevel, ...]:
+    by_level: dict[float, list[_Standard]] = defaultdict(list)
+    for s in standards:
+        by_level[s.nominal].append(s)
+    results = {e.well: e for e in evaluated}
+    levels = sorted(by_level)
+    out = []
+    for level in levels:
+        wells = by_level[level]
+        evals = [results[s.well.well] for s in wells if s.well.well in results]
+        signals = [s.signal for s in wells if s.signal is not None]
+        back = recovery = None
+        if fit is not None and signals:
+            value = fit.activity(float(np.mean(signals)))
+            if math.isfinite(value):
+                back, recovery = value, 100.0 * value / level
+        tol = (
+            evals[0].tolerance_percent
+            if evals
+            else _tolerance(level, levels[0], levels[-1], tolerances)
+        )
+        passed = bool(evals) and sum(e.passed for e in evals) / len(wells) >= fraction
+        out.append(StandardLevel(
+            level, tuple(s.well.well for s in wells), tuple(signals),
+            tuple(s.well.well for s in wells if s.signal is None), back, recovery, tol, passed,
+            tuple(e.well for e in evals if e.excluded and e.signal is not None),
+        ))  # fmt: skip
+    return tuple(out)
+
+
+def _controls(
+    plate: Plate, fit: FittedCurve | None, signal: SignalOf, assay: AssayDefinition
+) -> list[ControlResult]:
+    rules = assay.acceptance
     groups: dict[str, list[MappedWell]] = defaultdict(list)
     for well in plate.with_role("control"):
         groups[well.control or "?"].append(well)
     results = []
     for name, wells in groups.items():
-        values = [w.value for w in wells if w.value is not None]
-        measured = None
-        if fit is not None and blank is not None and values:
-            measured = fit.activity(float(np.mean(values)) - blank)
+        wells = sorted(wells, key=lambda w: well_sort_key(w.well))
         low = wells[0].low_u_per_l or 0.0
         high = wells[0].high_u_per_l or 0.0
-        passed = measured is not None and low <= measured <= high
-        results.append(
-            ControlResult(
-                name=name,
-                wells=tuple(w.well for w in wells),
-                measured_u_per_l=measured,
-                low_u_per_l=low,
-                high_u_per_l=high,
-                passed=passed,
-            )
-        )
+        values: list[float | None] = []
+        for w in wells:
+            s = signal(w)
+            value = fit.activity(s) if fit is not None and s is not None else None
+            values.append(value if value is not None and math.isfinite(value) else None)
+        oks = tuple(v is not None and low <= v <= high for v in values)
+        finite = [v for v in values if v is not None]
+        measured = float(np.mean(finite)) if finite else None
+        passed = sum(oks) / len(wells) >= rules.control_level_min_passing_fraction
+        results.append(ControlResult(name, tuple(w.well for w in wells), measured, low, high,
+                                     passed, tuple(values), oks,
+                                     assay.westgard.control(name).lot))  # fmt: skip
     return results
 
 
-def _samples(
-    plate: Plate,
-    fit: CurveFit | None,
-    blank: float | None,
-    lloq: float,
-    uloq: float,
-    assay: AssayDefinition,
-) -> list[SampleResult]:
+def _samples(plate: Plate, fit: FittedCurve | None, signal: SignalOf, lloq: float, uloq: float,
+             assay: AssayDefinition) -> list[SampleResult]:  # fmt: skip
     groups: dict[str, list[MappedWell]] = defaultdict(list)
     for well in plate.with_role("sample"):
         assert well.accession is not None  # unused sample wells are not mapped
         groups[well.accession].append(well)
     results = []
     for accession, wells in groups.items():
-        wells_sorted = sorted(wells, key=lambda w: well_sort_key(w.well))
-        results.append(_sample(accession, wells_sorted, fit, blank, lloq, uloq, assay))
+        ordered = sorted(wells, key=lambda w: well_sort_key(w.well))
+        results.append(_sample(accession, ordered, fit, signal, lloq, uloq, assay))
     first_line = {acc: min(w.worklist_line for w in wells) for acc, wells in groups.items()}
     return sorted(results, key=lambda r: (first_line[r.accession], well_sort_key(r.wells[0])))
+
+
+def suggest_dilution(estimate_u_per_l: float, current: float, uloq: float,
+                     assay: AssayDefinition) -> float:  # fmt: skip
+    """The smallest prepared dilution that brings the sample into the upper part of the range."""
+    steps = sorted({*assay.dilution_steps, assay.max_dilution})
+    steps = [s for s in steps if current < s <= assay.max_dilution]
+    for step in steps:
+        if math.isfinite(estimate_u_per_l) and estimate_u_per_l / step <= 0.8 * uloq:
+            return step
+    return assay.max_dilution
 
 
 def _sample(
     accession: str,
     wells: list[MappedWell],
-    fit: CurveFit | None,
-    blank: float | None,
+    fit: FittedCurve | None,
+    signal: SignalOf,
     lloq: float,
     uloq: float,
     assay: AssayDefinition,
@@ -297,18 +484,12 @@ def _sample(
     names = tuple(w.well for w in wells)
     dilution = max(w.dilution for w in wells)
 
-    def result(
-        status: str,
-        *notes: str,
-        replicates: tuple[float | None, ...] = (),
-        mean: float | None = None,
-        cv: float | None = None,
-        activity: float | None = None,
-        comparator: str = "=",
-    ) -> SampleResult:
-        return SampleResult(
-            accession, names, dilution, replicates, mean, cv, activity, comparator, status, notes
-        )
+    def result(status: str, *notes: str, replicates: tuple[float | None, ...] = (),
+               mean: float | None = None, cv: float | None = None,
+               activity: float | None = None, comparator: str = "=",
+               reassay: float | None = None) -> SampleResult:  # fmt: skip
+        return SampleResult(accession, names, dilution, replicates, mean, cv, activity,
+                            comparator, status, notes, reassay)  # fmt: skip
 
     if len({w.dilution for w in wells}) > 1:
         listed = ", ".join(f"{w.well} 1:{_g(w.dilution)}" for w in wells)
@@ -316,7 +497,7 @@ def _sample(
     if dilution > assay.max_dilution:
         note = f"dilution 1:{_g(dilution)} is beyond the validated 1:{_g(assay.max_dilution)}"
         return result(SampleStatus.INVALID, note)
-    if fit is None or blank is None:
+    if fit is None:
         return result(SampleStatus.INVALID, "no valid calibration curve for this run")
 
     unreadable = [w for w in wells if w.value is None]
@@ -324,37 +505,46 @@ def _sample(
     if unreadable:
         listed = ", ".join(f"{w.well}: {w.reason} {w.raw!r}" for w in unreadable)
         notes = (f"{len(unreadable)} of {len(wells)} replicate wells unreadable ({listed})",)
-    replicates = tuple(
-        fit.activity(w.value - blank) if w.value is not None else None for w in wells
-    )
+    replicates = tuple(fit.activity(s) if (s := signal(w)) is not None else None for w in wells)
+    at_max = dilution >= assay.max_dilution
+    top = min(uloq * dilution, assay.reportable_max_u_per_l)
+
+    def above(estimate: float, *extra: str) -> SampleResult:
+        finite = tuple(r if r is not None and math.isfinite(r) else None for r in replicates)
+        if at_max:
+            return result(SampleStatus.ABOVE_REPORTABLE, *extra, *notes, replicates=finite,
+                          activity=top, comparator=">")  # fmt: skip
+        step = suggest_dilution(estimate * dilution, dilution, uloq, assay)
+        note = f"re-assay at 1:{_g(step)}"
+        return result(SampleStatus.ABOVE_ULOQ, note, *extra, *notes, replicates=finite,
+                      activity=top, comparator=">", reassay=step)  # fmt: skip
+
     if any(w.reason == NoValueReason.OVERFLOW for w in unreadable):
-        # A saturated well: the activity is above what the plate can measure.
-        return result(
-            SampleStatus.ABOVE_ULOQ, *notes, replicates=replicates,
-            activity=uloq * dilution, comparator=">",
-        )  # fmt: skip
-    usable = [c for c in replicates if c is not None]
+        return above(math.inf, "a replicate well overflowed (signal saturated)")
+    usable = [r for r in replicates if r is not None]
     if not usable:
         return result(SampleStatus.INVALID, "no readable replicate well", *notes)
-    mean = float(np.mean(usable))
-    cv = float(np.std(usable, ddof=1) / mean * 100.0) if len(usable) >= 2 and mean > 0 else None
-    if mean < lloq:
-        return result(
-            SampleStatus.BELOW_LLOQ, *notes, replicates=replicates, mean=mean, cv=cv,
-            activity=lloq * dilution, comparator="<",
-        )  # fmt: skip
-    if mean > uloq:
-        return result(
-            SampleStatus.ABOVE_ULOQ, *notes, replicates=replicates, mean=mean, cv=cv,
-            activity=uloq * dilution, comparator=">",
-        )  # fmt: skip
+    beyond_top = [r for r in usable if r == math.inf]
+    beyond_bottom = [r for r in usable if r == -math.inf]
+    if beyond_top and len(beyond_top) == len(usable):
+        return above(math.inf, "signal beyond the curve's upper asymptote")
+    if beyond_top:
+        return result(SampleStatus.INVALID, "replicates disagree: one beyond the curve's top",
+                      *notes)  # fmt: skip
+    values = [0.0 if r == -math.inf else r for r in usable]
+    mean = float(np.mean(values))
+    cv = float(np.std(values, ddof=1) / mean * 100.0) if len(values) >= 2 and mean > 0 else None
+    finite = tuple(None if r is None or not math.isfinite(r) else r for r in replicates)
+    if mean < lloq or (beyond_bottom and len(beyond_bottom) == len(usable)):
+        return result(SampleStatus.BELOW_LLOQ, *notes, replicates=finite, mean=mean, cv=cv,
+                      activity=lloq * dilution, comparator="<")  # fmt: skip
     rules = assay.acceptance
-    near = mean < rules.near_lloq_factor * lloq
-    limit = rules.replicate_cv_max_percent_near_lloq if near else rules.replicate_cv_max_percent
+    limit = (rules.replicate_cv_max_percent_near_lloq if mean < rules.near_lloq_factor * lloq
+             else rules.replicate_cv_max_percent)  # fmt: skip
+    if mean > uloq:
+        return above(mean)
     if cv is not None and (math.isnan(cv) or cv > limit):
         note = f"replicate CV {cv:.1f} % exceeds the {limit:g} % limit"
-        return result(SampleStatus.INVALID, note, *notes, replicates=replicates, mean=mean, cv=cv)
-    return result(
-        SampleStatus.QUANTIFIED, *notes, replicates=replicates, mean=mean, cv=cv,
-        activity=mean * dilution,
-    )  # fmt: skip
+        return result(SampleStatus.INVALID, note, *notes, replicates=finite, mean=mean, cv=cv)
+    return result(SampleStatus.QUANTIFIED, *notes, replicates=finite, mean=mean, cv=cv,
+                  activity=mean * dilution)  # fmt: skip

@@ -203,6 +203,9 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
         "assay": run.assay_name,
         "assay_version": run.assay_version,
         "duplicate": outcome.duplicate,
+        "warnings": list(run.warnings),
+        "curve": run.curve,
+        "lookback": list(run.lookback),
         "results": [
             {
                 "accession": r.accession,
@@ -214,6 +217,9 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
                 "dilution": r.dilution,
                 "result_status": r.result_status,
                 "message_control_ids": list(r.control_ids),
+                "reassay_dilution": r.reassay_dilution,
+                "supersedes_result_id": r.supersedes_result_id,
+                "bias_factor": r.bias_factor,
             }
             for r in run.results
         ],
@@ -314,6 +320,13 @@ def _print_run(run: StoredRun) -> None:
     click.echo(f"{title}: run {run.id} {run.status.upper()}")
     for reason in run.reasons:
         click.echo(f"  - {reason}")
+    for warning in run.warnings:
+        click.echo(f"  ! {warning}")
+    if run.lookback:
+        click.echo(
+            f"  look-back: {len(run.lookback)} result(s) released since the last clean run "
+            "must be evaluated: " + ", ".join(str(r["accession"]) for r in run.lookback)
+        )
     if not run.results:
         return
     click.echo(f"  {'accession':<12} {'U/L':>8} {'IU/mL':>8}  flag")
@@ -365,6 +378,7 @@ def inspect(app: AppContext, export: Path, export_format: str | None, as_json: b
 def status(app: AppContext, as_json: bool) -> None:
     """Show files waiting or failed, runs, results and the HL7 outbox."""
     summary = app.store.status_summary()
+    summary["reassay"] = app.store.open_reassays()
     summary["config"] = app.config.source
     summary["inbox"] = str(app.config.inbox)
     if as_json:
@@ -395,6 +409,17 @@ def status(app: AppContext, as_json: bool) -> None:
         click.echo(f"waiting:  {item['file']}: {item['reason']} (since {item['since']})")
     for item in summary["failed"]:
         click.echo(f"failed:   {item['file']}: {item['error']}")
+    for item in summary["reassay"]:
+        click.echo(
+            f"re-assay: {item['accession']} ({item['assay']}) at 1:{item['suggested_dilution']:g}"
+            f", since {item['since']}"
+        )
+    for item in summary["lookback"]:
+        accessions = ", ".join(str(r["accession"]) for r in item["results"]) or "none"
+        click.echo(
+            f"look-back: run {item['run_id']} ({item['assay']}) failed QC; results released "
+            f"since the last clean run to evaluate: {accessions}"
+        )
 
 
 @cli.command()

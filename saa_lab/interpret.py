@@ -9,13 +9,21 @@ Erwinia, silent inactivation) extend :func:`interpret` through the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .assay import PegBias
 from .calibrate import SampleResult, SampleStatus
 from .numbers import format_number
 from .orders import FORMULATION_NAMES, OrderContext
 
-__all__ = ["Flag", "Interpretation", "InterpretationRules", "format_activity", "interpret"]
+__all__ = [
+    "Flag",
+    "Interpretation",
+    "InterpretationRules",
+    "apply_peg_bias",
+    "format_activity",
+    "interpret",
+]
 
 
 class Flag:
@@ -25,6 +33,7 @@ class Flag:
     BELOW_THRESHOLD = "below-threshold"
     BELOW_LLOQ = "below-lloq"
     ABOVE_ULOQ_RERUN = "above-uloq-rerun"
+    ABOVE_REPORTABLE = "above-reportable-range"
     INVALID = "invalid"
 
 
@@ -46,6 +55,31 @@ def format_activity(u_per_l: float, comparator: str = "") -> str:
     """``250 U/L (0.25 IU/mL)``: activity with both units clinicians use."""
     c = comparator
     return f"{c}{format_number(u_per_l)} U/L ({c}{format_number(u_per_l / 1000)} IU/mL)"
+
+
+def apply_peg_bias(
+    sample: SampleResult, order: OrderContext | None, bias: PegBias
+) -> tuple[SampleResult, float | None]:
+    """Correct a kit's over-reading of PEG-asparaginase, when the assay enables it.
+
+    The measured activity (or ``<``/``>`` bound) is divided by ``factor_low`` up to
+    the threshold and ``factor_high`` above it; the note states the arithmetic.
+    """
+    if not bias.enabled or sample.activity_u_per_l is None:
+        return sample, None
+    if order is None or order.formulation is None:
+        note = "PEG bias correction not applied: the formulation is not known."
+        return replace(sample, notes=(*sample.notes, note)), None
+    if order.formulation not in bias.formulations:
+        return sample, None
+    measured = sample.activity_u_per_l
+    factor = bias.factor_low if measured <= bias.threshold_u_per_l else bias.factor_high
+    corrected = measured / factor
+    note = (
+        f"Corrected for the kit's PEG-asparaginase bias: measured {format_number(measured)} U/L "
+        f"/ {factor:g} = {format_number(corrected)} U/L."
+    )
+    return replace(sample, activity_u_per_l=corrected, notes=(*sample.notes, note)), factor
 
 
 def _since_dose(order: OrderContext) -> str | None:
@@ -85,12 +119,20 @@ def interpret(
             hl7_flag = "<"
         flag = Flag.BELOW_LLOQ
     elif sample.status == SampleStatus.ABOVE_ULOQ:
+        step = f"1:{sample.reassay_dilution:g}" if sample.reassay_dilution else "a higher dilution"
         parts.append(
-            f"Asparaginase activity above the upper limit of quantification: "
-            f"{format_activity(sample.activity_u_per_l, '>')}, above the threshold of {limit}. "
-            f"Re-assay at a higher dilution for an exact value."
+            f"Asparaginase activity above the upper limit of quantification "
+            f"({format_activity(sample.activity_u_per_l, '>')} at 1:{sample.dilution:g}). "
+            f"Not reported: the sample will be re-assayed at {step}."
         )
         flag, hl7_flag = Flag.ABOVE_ULOQ_RERUN, ">"
+    elif sample.status == SampleStatus.ABOVE_REPORTABLE:
+        parts.append(
+            f"Asparaginase activity above the reportable range: "
+            f"{format_activity(sample.activity_u_per_l, '>')} (at the highest validated "
+            f"dilution, 1:{sample.dilution:g}), above the threshold of {limit}."
+        )
+        flag, hl7_flag = Flag.ABOVE_REPORTABLE, ">"
     elif sample.activity_u_per_l >= threshold:
         parts.append(
             f"Asparaginase activity {format_activity(sample.activity_u_per_l)} is at or above "
@@ -105,7 +147,7 @@ def interpret(
         flag, hl7_flag = Flag.BELOW_THRESHOLD, "L"
 
     if sample.status != SampleStatus.INVALID:
-        parts.extend(sample.notes)
+        parts.extend(n for n in sample.notes if not n.startswith("re-assay at"))
     if order is None or order.is_empty:
         parts.append(
             "No order details (formulation, dose time) were received; "

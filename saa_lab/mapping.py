@@ -51,17 +51,22 @@ def select_read(
     kinetic assay the chosen read must be kinetic and its wells become each
     well's rate over the assay's window; an endpoint assay refuses kinetic reads.
     """
-    wavelength_nm = assay.wavelength_nm
+    wanted = assay.wavelengths_nm
+    wanted_text = " or ".join(f"{w:g}" for w in wanted)
     chosen: dict[int, PlateRead] = {}
     plates = sorted({_plate_key(r) for r in reads})
     for plate in plates:
         candidates = [r for r in reads if _plate_key(r) == plate and not r.derived]
-        exact = [r for r in candidates if r.wavelength_nm == wavelength_nm]
-        unlabelled = [r for r in candidates if r.wavelength_nm is None]
-        pick = exact or unlabelled
+        pick: list[PlateRead] = []
+        for wavelength in wanted:  # the assay's main wavelength first
+            pick = [r for r in candidates if r.wavelength_nm == wavelength]
+            if pick:
+                break
+        if not pick:
+            pick = [r for r in candidates if r.wavelength_nm is None]
         if len(pick) > 1:
             labels = ", ".join(repr(r.label) for r in pick)
-            msg = f"plate {plate + 1} has several raw reads at {wavelength_nm:g} nm ({labels})"
+            msg = f"plate {plate + 1} has several raw reads at {wanted_text} nm ({labels})"
             raise InputFileError(msg, path=path)
         if not pick:
             found = ", ".join(
@@ -69,7 +74,7 @@ def select_read(
                 for r in candidates
             )
             msg = (
-                f"plate {plate + 1} has no read at the assay's {wavelength_nm:g} nm; "
+                f"plate {plate + 1} has no read at the assay's {wanted_text} nm; "
                 f"reads found: {found or 'none'}"
             )
             raise InputFileError(msg, path=path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -19,9 +19,9 @@ from .assay import LoadedAssay, load_assay
 from .calibrate import SampleResult, SampleStatus, calibrate
 from .config import AppConfig
 from .domain import PlateRead, SourceFile
-from .interpret import Interpretation, InterpretationRules, interpret
+from .interpret import Interpretation, InterpretationRules, apply_peg_bias, interpret
 from .layout import PlateLayout, load_layout
-from .mapping import map_plate, select_read
+from .mapping import Plate, map_plate, select_read
 from .orders import FORMULATION_NAMES, OrderContext
 from .records import OutgoingMessage, ProcessedRun, ReportedSample
 from .store import Store, StoredRun
@@ -118,20 +118,27 @@ def build_runs(
     assay: LoadedAssay,
     layout: PlateLayout,
     now: datetime,
+    control_history: Callable[[Plate], Mapping[str, Sequence[float]]] | None = None,
 ) -> list[ProcessedRun]:
     """Map, calibrate and interpret every plate; build messages for accepted runs."""
     rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
+    definition = assay.definition
     runs = []
-    for read in select_read(reads, assay.definition, path=source.original_path):
+    for read in select_read(reads, definition, path=source.original_path):
         worklist = worklist_for(read)
         plate = map_plate(read, layout, worklist)
-        calibration = calibrate(plate, assay.definition)
+        history = control_history(plate) if control_history else None
+        calibration = calibrate(plate, definition, control_history=history)
         reported = []
-        for sample in calibration.samples:
-            order = worklist.orders.get(sample.accession) if worklist else None
+        for measured in calibration.samples:
+            order = worklist.orders.get(measured.accession) if worklist else None
+            sample, bias_factor = apply_peg_bias(measured, order, definition.peg_bias)
             interpretation = interpret(sample, order, rules)
+            message = None
             if not calibration.accepted:
-                status, message = "W", None  # withheld: a rejected run's results never leave
+                status = "W"  # withheld: a rejected run's results never leave
+            elif sample.status == SampleStatus.ABOVE_ULOQ:
+                status = "RA"  # not reported: waits for its re-assay
             else:
                 status = "X" if sample.status == SampleStatus.INVALID else "F"
                 message = _message(config, sample, interpretation, order, status, now)
@@ -143,6 +150,7 @@ def build_runs(
                     result_uid=_result_uid(source, read, sample.accession),
                     result_status=status,
                     message=message,
+                    bias_factor=bias_factor,
                 )
             )
         runs.append(
@@ -184,7 +192,8 @@ def process_export(
     from .parsers import parse
 
     assay = load_assay(assay_name or config.run.assay, config.search_dirs("assays"))
-    layout = load_layout(layout_name or config.run.layout, config.search_dirs("layouts"))
+    default_layout = assay.definition.layout or config.run.layout
+    layout = load_layout(layout_name or default_layout, config.search_dirs("layouts"))
     known = store.source(source.sha256)
     if known is not None and known.status == "done":
         runs = store.runs_for_source(source.sha256)
@@ -195,9 +204,16 @@ def process_export(
         else parse(source, instrument=configured_instrument(config))
     )
     now = datetime.now(config.lab.zone)
+    westgard = assay.definition.westgard
+
+    def history(plate: Plate) -> Mapping[str, Sequence[float]]:
+        names = {w.control for w in plate.with_role("control") if w.control}
+        return store.control_history(assay.name, {n: westgard.control(n).lot for n in names})
+
     processed = build_runs(
-        config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now
-    )
+        config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now,
+        control_history=history,
+    )  # fmt: skip
     fmt = plate_reads[0].format
     stored = store.save_export(source, fmt, processed, actor=actor)
     for run in stored:

@@ -27,9 +27,11 @@ class ReportedSample:
     interpretation: Interpretation
     order: OrderContext | None
     result_uid: str
-    # F final, X no result obtainable, W withheld (the run was rejected; never sent)
+    # F final, X no result obtainable, W withheld (the run was rejected; never sent),
+    # RA above the ULOQ: waits for its re-assay (not sent)
     result_status: str
     message: OutgoingMessage | None
+    bias_factor: float | None = None
 
 
 @dataclass(frozen=True)

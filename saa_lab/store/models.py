@@ -31,8 +31,10 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CalibrationRow",
+    "ControlResultRow",
     "OrderRow",
     "OutboxMessage",
+    "ReassayRequest",
     "ResultRow",
     "RunRow",
     "ServiceState",
@@ -41,7 +43,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0002"
+SCHEMA_VERSION = "0003"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -123,6 +125,11 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # accepted | rejected
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # QC warnings (e.g. Westgard 1-2s) of an accepted run.
+    warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    # A run rejected for its controls: results released since the last clean run
+    # of the assay, to be evaluated (CLIA 493.1282).
+    lookback: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class WellRow(Base):
@@ -197,8 +204,49 @@ class ResultRow(Base):
     flag: Mapped[str] = mapped_column(String(32))
     comment: Mapped[str] = mapped_column(Text)
     rule_id: Mapped[str] = mapped_column(String(64))
-    # F (final) | P (preliminary) | C (corrected) | X (no result) | W (withheld: run rejected)
+    # F (final) | P (preliminary) | C (corrected) | X (no result) | W (withheld: run
+    # rejected) | RA (above the ULOQ: waits for its re-assay, not reported)
     result_status: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The result of an earlier run this re-assay replaces (that one was never reported).
+    supersedes_result_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # MAAT PEG bias: the factor the measured activity was divided by.
+    bias_factor: Mapped[float | None] = mapped_column(Float)
+    reassay_dilution: Mapped[float | None] = mapped_column(Float)
+
+
+class ControlResultRow(Base):
+    """One control level in one run: the Westgard history of its lot."""
+
+    __tablename__ = "control_results"
+    __table_args__ = (Index("ix_control_results_history", "assay_name", "control", "lot", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    assay_name: Mapped[str] = mapped_column(String(64))
+    control: Mapped[str] = mapped_column(String(64))
+    lot: Mapped[str] = mapped_column(String(64))
+    measured_u_per_l: Mapped[float | None] = mapped_column(Float)
+    low_u_per_l: Mapped[float] = mapped_column(Float)
+    high_u_per_l: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(default=False)
+    z_score: Mapped[float | None] = mapped_column(Float)
+    run_status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReassayRequest(Base):
+    """A sample above the ULOQ waiting to be re-assayed at a higher dilution."""
+
+    __tablename__ = "reassay_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    accession: Mapped[str] = mapped_column(String(64), index=True)
+    assay_name: Mapped[str] = mapped_column(String(64))
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"))
+    suggested_dilution: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | done
+    done_result_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -25,8 +25,10 @@ from ..records import ProcessedRun
 from .models import (
     AuditEntry,
     CalibrationRow,
+    ControlResultRow,
     OrderRow,
     OutboxMessage,
+    ReassayRequest,
     ResultRow,
     RunRow,
     ServiceState,
@@ -68,6 +70,9 @@ class StoredResult:
     comment: str
     result_status: str
     control_ids: tuple[str, ...] = ()
+    supersedes_result_id: int | None = None
+    reassay_dilution: float | None = None
+    bias_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class StoredRun:
     assay_name: str
     assay_version: str
     results: tuple[StoredResult, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
+    lookback: tuple[dict[str, Any], ...] = ()
+    curve: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -282,9 +290,27 @@ class Store:
             worklist_text=run.worklist.text if run.worklist else None,
             status="accepted" if cal.accepted else "rejected",
             reasons=list(cal.reasons),
+            warnings=list(cal.warnings) or None,
         )
         s.add(row)
         s.flush()
+        if not cal.accepted and cal.control_failed:
+            row.lookback = self._lookback(s, run.assay.name, row.id)
+        s.add_all(
+            ControlResultRow(
+                run_id=row.id,
+                assay_name=run.assay.name,
+                control=c.name,
+                lot=c.lot,
+                measured_u_per_l=c.measured_u_per_l,
+                low_u_per_l=c.low_u_per_l,
+                high_u_per_l=c.high_u_per_l,
+                passed=c.passed,
+                z_score=cal.westgard.z_scores.get(c.name),
+                run_status=row.status,
+            )
+            for c in cal.controls
+        )
         s.add_all(
             WellRow(
                 run_id=row.id,
@@ -300,12 +326,13 @@ class Store:
             )
             for w in plate.wells
         )
+        parameters = dict(cal.fit.parameters) if cal.fit else {}
         s.add(
             CalibrationRow(
                 run_id=row.id,
                 model=cal.fit.model if cal.fit else None,
-                intercept=cal.fit.intercept if cal.fit else None,
-                slope=cal.fit.slope if cal.fit else None,
+                intercept=parameters.get("intercept"),
+                slope=parameters.get("slope"),
                 r_squared=cal.fit.r_squared if cal.fit else None,
                 blank_mean=cal.blank_mean,
                 lloq_u_per_l=cal.lloq_u_per_l,
@@ -353,9 +380,35 @@ class Store:
                 comment=interp.comment,
                 rule_id=interp.rule_id,
                 result_status=reported.result_status,
+                bias_factor=reported.bias_factor,
+                reassay_dilution=sample.reassay_dilution,
             )
+            accepted = cal.accepted
+            open_request: ReassayRequest | None = None
+            if accepted:
+                open_request = s.scalar(
+                    select(ReassayRequest).where(
+                        ReassayRequest.accession == sample.accession,
+                        ReassayRequest.assay_name == run.assay.name,
+                        ReassayRequest.status == "open",
+                    )
+                )
+                if open_request is not None:
+                    result.supersedes_result_id = open_request.result_id
             s.add(result)
             s.flush()
+            if accepted and result.supersedes_result_id is not None and open_request is not None:
+                open_request.status, open_request.done_result_id = "done", result.id
+            if accepted and sample.reassay_dilution is not None:
+                s.add(
+                    ReassayRequest(
+                        accession=sample.accession,
+                        assay_name=run.assay.name,
+                        result_id=result.id,
+                        suggested_dilution=sample.reassay_dilution,
+                        status="open",
+                    )
+                )
             if reported.message is not None:
                 s.add(
                     OutboxMessage(
@@ -367,6 +420,69 @@ class Store:
                     )
                 )
         return row.id
+
+    @staticmethod
+    def _lookback(s: Session, assay_name: str, run_id: int) -> list[dict[str, Any]]:
+        """Results released since the last clean accepted run of this assay (CLIA 493.1282)."""
+        last_clean = s.scalar(
+            select(func.max(RunRow.id)).where(
+                RunRow.assay_name == assay_name,
+                RunRow.status == "accepted",
+                RunRow.warnings.is_(None),
+                RunRow.id < run_id,
+            )
+        )
+        query = (
+            select(ResultRow.id, ResultRow.accession, ResultRow.run_id, ResultRow.result_status)
+            .join(RunRow, ResultRow.run_id == RunRow.id)
+            .where(
+                RunRow.assay_name == assay_name,
+                RunRow.id < run_id,
+                ResultRow.result_status.in_(("F", "C", "X")),
+            )
+            .order_by(ResultRow.id)
+        )
+        if last_clean is not None:
+            query = query.where(RunRow.id > last_clean)
+        return [
+            {"result_id": rid, "accession": acc, "run_id": rrun, "result_status": status,
+             "since_run": last_clean}
+            for rid, acc, rrun, status in s.execute(query)
+        ]  # fmt: skip
+
+    def control_history(self, assay_name: str, lots: dict[str, str]) -> dict[str, list[float]]:
+        """Each control's values in earlier accepted runs of its lot, oldest first."""
+        history: dict[str, list[float]] = {}
+        with self.session() as s:
+            for control, lot in lots.items():
+                history[control] = [
+                    v
+                    for v in s.scalars(
+                        select(ControlResultRow.measured_u_per_l)
+                        .where(
+                            ControlResultRow.assay_name == assay_name,
+                            ControlResultRow.control == control,
+                            ControlResultRow.lot == lot,
+                            ControlResultRow.run_status == "accepted",
+                        )
+                        .order_by(ControlResultRow.id)
+                    )
+                    if v is not None
+                ]
+        return history
+
+    def open_reassays(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(ReassayRequest)
+                .where(ReassayRequest.status == "open")
+                .order_by(ReassayRequest.id)
+            ).all()
+            return [
+                {"accession": r.accession, "assay": r.assay_name, "result_id": r.result_id,
+                 "suggested_dilution": r.suggested_dilution, "since": r.created_at.isoformat()}
+                for r in rows
+            ]  # fmt: skip
 
     # -- reading runs and results ---------------------------------------------
 
@@ -385,6 +501,22 @@ class Store:
                 )
             ):
                 controls.setdefault(result_id, []).append(control_id)
+        calibration = s.scalar(select(CalibrationRow).where(CalibrationRow.run_id == run_id))
+        curve: dict[str, Any] = {}
+        if calibration is not None:
+            detail = calibration.detail
+            curve = {
+                "model": calibration.model,
+                "weighting": detail.get("weighting"),
+                "parameters": detail.get("parameters", {}),
+                "r_squared": calibration.r_squared,
+                "lloq_u_per_l": calibration.lloq_u_per_l,
+                "uloq_u_per_l": calibration.uloq_u_per_l,
+                "standards": detail.get("standard_wells", []),
+                "exclusions": detail.get("exclusions", []),
+                "controls": detail.get("controls", []),
+                "westgard": detail.get("westgard", {}),
+            }
         return StoredRun(
             id=run.id,
             source_name=source.name,
@@ -396,6 +528,9 @@ class Store:
             reasons=tuple(run.reasons),
             assay_name=run.assay_name,
             assay_version=run.assay_version,
+            warnings=tuple(run.warnings or ()),
+            lookback=tuple(run.lookback or ()),
+            curve=curve,
             results=tuple(
                 StoredResult(
                     id=r.id,
@@ -410,6 +545,9 @@ class Store:
                     comment=r.comment,
                     result_status=r.result_status,
                     control_ids=tuple(controls.get(r.id, ())),
+                    supersedes_result_id=r.supersedes_result_id,
+                    reassay_dilution=r.reassay_dilution,
+                    bias_factor=r.bias_factor,
                 )
                 for r in results
             ),
@@ -494,6 +632,12 @@ class Store:
             results = s.scalar(select(func.count()).select_from(ResultRow)) or 0
             last = s.scalar(select(func.max(SourceFileRow.processed_at)))
             states = {row.key: row.value for row in s.scalars(select(ServiceState)).all()}
+            lookbacks = s.execute(
+                select(RunRow.id, RunRow.assay_name, RunRow.lookback, RunRow.created_at)
+                .where(RunRow.lookback.is_not(None))
+                .order_by(RunRow.id.desc())
+                .limit(10)
+            ).all()
             return {
                 "files": {str(k): int(v) for k, v in files.items()},
                 "runs": {str(k): int(v) for k, v in runs.items()},
@@ -506,6 +650,10 @@ class Store:
                 ],
                 "failed": [{"file": n, "error": e} for n, e in failed],
                 "service": states,
+                "lookback": [
+                    {"run_id": rid, "assay": assay, "at": at.isoformat(), "results": lb}
+                    for rid, assay, lb, at in lookbacks
+                ],
             }
 
     def set_state(self, key: str, value: dict[str, Any]) -> None:
@@ -530,8 +678,27 @@ class Store:
 def _calibration_detail(run: ProcessedRun) -> dict[str, Any]:
     cal = run.calibration
     return {
+        "model": cal.fit.model if cal.fit else None,
+        "weighting": cal.fit.weighting if cal.fit else None,
+        "parameters": dict(cal.fit.parameters) if cal.fit else {},
+        "signal_unit": cal.signal_unit,
         "blank_wells": list(cal.blank_wells),
         "residuals": list(cal.fit.residuals) if cal.fit else [],
+        "exclusions": list(cal.exclusions),
+        "standard_wells": [
+            {
+                "well": w.well,
+                "nominal_u_per_l": w.nominal_u_per_l,
+                "signal": w.signal,
+                "back_calculated_u_per_l": w.back_calculated_u_per_l,
+                "recovery_percent": w.recovery_percent,
+                "tolerance_percent": w.tolerance_percent,
+                "passed": w.passed,
+                "excluded": w.excluded,
+                "reason": w.reason,
+            }
+            for w in cal.standard_wells
+        ],
         "standards": [
             {
                 "nominal_u_per_l": st.nominal_u_per_l,
@@ -547,7 +714,9 @@ def _calibration_detail(run: ProcessedRun) -> dict[str, Any]:
         "controls": [
             {
                 "name": c.name,
+                "lot": c.lot,
                 "wells": list(c.wells),
+                "well_values_u_per_l": list(c.well_values),
                 "measured_u_per_l": c.measured_u_per_l,
                 "low_u_per_l": c.low_u_per_l,
                 "high_u_per_l": c.high_u_per_l,
@@ -555,4 +724,13 @@ def _calibration_detail(run: ProcessedRun) -> dict[str, Any]:
             }
             for c in cal.controls
         ],
+        "westgard": {
+            "findings": [str(f) for f in cal.westgard.findings],
+            "z_scores": dict(cal.westgard.z_scores),
+            "stats": {
+                name: {"mean": st.mean, "sd": st.sd, "source": st.source}
+                for name, st in cal.westgard.stats.items()
+            },
+            "notes": list(cal.westgard.notes),
+        },
     }

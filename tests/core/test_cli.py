@@ -60,7 +60,16 @@ def test_process_json_has_the_documented_shape(lab: Path, runner: CliRunner) -> 
     assert by_acc["SAA-0009"]["activity_u_per_l"] is None
     assert by_acc["SAA-0009"]["flag"] == "invalid"
     messages = sorted((lab / "outbox").glob("*.hl7"))
-    assert len(messages) == 14
+    assert len(messages) == 12  # SAA-0006 and SAA-0011 wait for their re-assay
+    for accession in ("SAA-0006", "SAA-0011"):
+        above = by_acc[accession]
+        assert (above["flag"], above["comparator"], above["result_status"]) == (
+            "above-uloq-rerun", ">", "RA",
+        )  # fmt: skip
+        assert above["message_control_ids"] == []
+        assert "Not reported: the sample will be re-assayed at 1:" in above["comment"]
+    assert plate["curve"]["model"] == "two-segment-linear"
+    assert len(plate["curve"]["standards"]) == 16
     assert GEN5.exists()  # process never moves or deletes the export
 
 
@@ -71,7 +80,7 @@ def test_process_twice_shows_stored_results_without_new_messages(
     again = runner.invoke(cli, ["process", str(GEN5), "--json"])
     assert again.exit_code == 0
     assert json.loads(again.output)["plates"][0]["duplicate"] is True
-    assert len(list((lab / "outbox").glob("*.hl7"))) == 14
+    assert len(list((lab / "outbox").glob("*.hl7"))) == 12
 
 
 def test_process_without_worklist_names_what_it_looked_for(
@@ -142,7 +151,7 @@ def test_status_reports_files_runs_and_outbox(lab: Path, runner: CliRunner) -> N
     assert result.exit_code == 0
     assert "files:    1 done" in result.output
     assert "runs:     1 accepted" in result.output
-    assert "outbox:   14 sent" in result.output
+    assert "outbox:   12 sent" in result.output
 
 
 def test_help_lists_the_commands(runner: CliRunner) -> None:
@@ -159,7 +168,8 @@ def test_demo_runs_the_daemon_on_the_bundled_samples(runner: CliRunner) -> None:
     assert "RUN-G5-001.txt plate 1: run 1 accepted" in result.output
     assert "SAA-0001" in result.output and "therapeutic" in result.output
     assert "<5" in result.output  # below-LLOQ results show their comparator
-    assert "22 HL7 ORU^R01 message(s) in" in result.output
+    # 22 results; SAA-0006, SAA-0011 and GC-0107 wait for a re-assay at a higher dilution
+    assert "19 HL7 ORU^R01 message(s) in" in result.output
 
 
 def test_help_does_not_import_the_heavy_modules() -> None:

@@ -67,11 +67,19 @@ def test_an_export_is_stored_whole_with_results_messages_and_audit(
         assert run.status == "accepted"
         assert len(run.results) == 14
         assert all(r.version == 1 for r in run.results)
-        # Every result of an accepted run has exactly one outgoing message.
-        assert all(len(r.control_ids) == 1 for r in run.results)
+        # Every reported result of an accepted run has exactly one outgoing message;
+        # the two above the ULOQ wait for their re-assay (RA) and have none.
+        waiting = [r for r in run.results if r.result_status == "RA"]
+        assert [r.accession for r in waiting] == ["SAA-0006", "SAA-0011"]
+        assert all(len(r.control_ids) == (0 if r.result_status == "RA" else 1)
+                   for r in run.results)  # fmt: skip
         pending = store.pending_messages("file")
-        assert len(pending) == 14
-        assert len({m.control_id for m in pending}) == 14
+        assert len(pending) == 12
+        assert len({m.control_id for m in pending}) == 12
+        reassays = store.open_reassays()
+        assert [(r["accession"], r["suggested_dilution"]) for r in reassays] == [
+            ("SAA-0006", 5.0), ("SAA-0011", 20.0),
+        ]  # fmt: skip
         with store.engine.connect() as conn:
             wells = conn.execute(text("SELECT count(*) FROM wells")).scalar()
             audit = conn.execute(text("SELECT action FROM audit_log")).scalars().all()
@@ -80,10 +88,10 @@ def test_an_export_is_stored_whole_with_results_messages_and_audit(
         assert "export-processed" in audit
         assert cal is not None and cal > 0.99
         store.mark_delivered([pending[0].id], ["/x.hl7"])
-        assert len(store.pending_messages("file")) == 13
+        assert len(store.pending_messages("file")) == 11
         summary = store.status_summary()
         assert summary["files"] == {"done": 1}
-        assert summary["outbox"] == {"pending": 13, "sent": 1}
+        assert summary["outbox"] == {"pending": 11, "sent": 1}
     finally:
         store.close()
 
@@ -98,7 +106,7 @@ def test_reprocessing_the_same_content_is_a_duplicate_not_a_second_run(
         again = process_export(store, config, source)
         assert again.duplicate
         assert len(store.recent_runs()) == 1
-        assert len(store.pending_messages("file")) == 14
+        assert len(store.pending_messages("file")) == 12
     finally:
         store.close()
 
