@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
-__all__ = ["FORMULATIONS", "OrderContext", "normalize_formulation", "parse_time"]
+__all__ = [
+    "FORMULATIONS",
+    "FORMULATION_NAMES",
+    "OrderContext",
+    "normalize_formulation",
+    "parse_time",
+]
 
 # Canonical formulation codes and the spellings we accept for them.
 FORMULATIONS: dict[str, tuple[str, ...]] = {
@@ -65,17 +71,32 @@ def parse_time(text: str, zone: tzinfo) -> datetime | None:
 
 @dataclass(frozen=True)
 class OrderContext:
-    """What is known about the order behind one accession; every field may be unknown."""
+    """What is known about the order behind one specimen; every field may be unknown.
 
-    accession: str
+    Filled from HL7 ORM^O01/OML^O21 orders (``source="hl7"``) or from a worklist's
+    optional columns (``source="worklist"``).
+    """
+
+    accession: str  # the specimen id the lab's worklist uses
     patient_id: str | None = None
-    formulation: str | None = None
+    formulation: str | None = None  # a code of FORMULATIONS
     dose_time: datetime | None = None
     collection_time: datetime | None = None
     protocol: str | None = None
     clinic: str | None = None
     placer_order_number: str | None = None
     source: str = "worklist"
+    patient_family_name: str | None = None
+    patient_given_name: str | None = None
+    birth_date: date | None = None
+    sex: str | None = None
+    ordering_provider: str | None = None
+    dose_iu_per_m2: float | None = None
+    route: str | None = None  # IV, IM, SC
+    reaction: bool | None = None  # an infusion/allergic reaction to the dose
+    reaction_time: datetime | None = None
+    reaction_grade: int | None = None  # CTCAE grade 1-5
+    message_control_id: str | None = None  # MSH-10 of the order message
 
     @property
     def is_empty(self) -> bool:
