@@ -7,13 +7,14 @@ will fill the same value later.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 
 __all__ = [
     "FORMULATIONS",
     "FORMULATION_NAMES",
     "OrderContext",
+    "merge_orders",
     "normalize_formulation",
     "parse_time",
 ]
@@ -103,3 +104,15 @@ class OrderContext:
         return not any(
             (self.patient_id, self.formulation, self.dose_time, self.collection_time, self.protocol)
         )
+
+
+def merge_orders(hl7: OrderContext | None, worklist: OrderContext | None) -> OrderContext | None:
+    """The HL7 order, with gaps filled from the worklist's columns (or either alone)."""
+    if hl7 is None or worklist is None:
+        return hl7 or worklist
+    filled = {
+        name: getattr(worklist, name)
+        for name in OrderContext.__dataclass_fields__
+        if getattr(hl7, name) is None and getattr(worklist, name) is not None
+    }
+    return replace(hl7, **filled) if filled else hl7

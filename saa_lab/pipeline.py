@@ -22,7 +22,7 @@ from .domain import PlateRead, SourceFile
 from .interpret import Interpretation, InterpretationRules, apply_peg_bias, interpret
 from .layout import PlateLayout, load_layout
 from .mapping import Plate, map_plate, select_read
-from .orders import FORMULATION_NAMES, OrderContext
+from .orders import FORMULATION_NAMES, OrderContext, merge_orders
 from .records import OutgoingMessage, ProcessedRun, ReportedSample
 from .store import Store, StoredRun
 from .worklist import Worklist
@@ -119,6 +119,7 @@ def build_runs(
     layout: PlateLayout,
     now: datetime,
     control_history: Callable[[Plate], Mapping[str, Sequence[float]]] | None = None,
+    order_for: Callable[[str, OrderContext | None], OrderContext | None] | None = None,
 ) -> list[ProcessedRun]:
     """Map, calibrate and interpret every plate; build messages for accepted runs."""
     rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
@@ -131,7 +132,8 @@ def build_runs(
         calibration = calibrate(plate, definition, control_history=history)
         reported = []
         for measured in calibration.samples:
-            order = worklist.orders.get(measured.accession) if worklist else None
+            listed = worklist.orders.get(measured.accession) if worklist else None
+            order = order_for(measured.accession, listed) if order_for else listed
             sample, bias_factor = apply_peg_bias(measured, order, definition.peg_bias)
             interpretation = interpret(sample, order, rules)
             message = None
@@ -210,9 +212,14 @@ def process_export(
         names = {w.control for w in plate.with_role("control") if w.control}
         return store.control_history(assay.name, {n: westgard.control(n).lot for n in names})
 
+    def order_for(accession: str, listed: OrderContext | None) -> OrderContext | None:
+        from .store.order_queries import find_order
+
+        return merge_orders(find_order(store, accession), listed)
+
     processed = build_runs(
         config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now,
-        control_history=history,
+        control_history=history, order_for=order_for,
     )  # fmt: skip
     fmt = plate_reads[0].format
     stored = store.save_export(source, fmt, processed, actor=actor)

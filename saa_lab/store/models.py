@@ -7,11 +7,12 @@ rows are written in the same transaction as the results they carry.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -43,7 +44,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0003"
+SCHEMA_VERSION = "0004"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -177,9 +178,23 @@ class OrderRow(Base):
     collection_time: Mapped[datetime | None]
     protocol: Mapped[str | None] = mapped_column(String(64))
     clinic: Mapped[str | None] = mapped_column(String(64))
-    placer_order_number: Mapped[str | None] = mapped_column(String(64))
+    placer_order_number: Mapped[str | None] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    patient_family_name: Mapped[str | None] = mapped_column(String(128))
+    patient_given_name: Mapped[str | None] = mapped_column(String(128))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(8))
+    ordering_provider: Mapped[str | None] = mapped_column(String(256))
+    dose_iu_per_m2: Mapped[float | None] = mapped_column(Float)
+    route: Mapped[str | None] = mapped_column(String(16))
+    reaction: Mapped[bool | None]
+    reaction_time: Mapped[datetime | None]
+    reaction_grade: Mapped[int | None] = mapped_column(Integer)
+    message_control_id: Mapped[str | None] = mapped_column(String(64))
+    # ok | ae (stored with problems the ACK named)
+    intake_status: Mapped[str | None] = mapped_column(String(8))
+    problems: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ResultRow(Base):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..domain import SourceFile
 from ..errors import StoreError
 from ..records import ProcessedRun
+from .convert import order_row
 from .models import (
     AuditEntry,
     CalibrationRow,
@@ -347,20 +348,25 @@ class Store:
                 key = reported.order.accession
                 if key not in orders:
                     o = reported.order
-                    order_row = OrderRow(
-                        accession=o.accession,
-                        patient_id=o.patient_id,
-                        formulation=o.formulation,
-                        dose_time=o.dose_time,
-                        collection_time=o.collection_time,
-                        protocol=o.protocol,
-                        clinic=o.clinic,
-                        placer_order_number=o.placer_order_number,
-                        source=o.source,
-                    )
-                    s.add(order_row)
-                    s.flush()
-                    orders[key] = order_row.id
+                    existing = None
+                    if o.source == "hl7" and o.message_control_id:
+                        # Link to the stored HL7 order rather than copying it.
+                        existing = s.scalar(
+                            select(OrderRow.id)
+                            .where(
+                                OrderRow.source == "hl7",
+                                OrderRow.accession == o.accession,
+                                OrderRow.message_control_id == o.message_control_id,
+                            )
+                            .order_by(OrderRow.id.desc())
+                            .limit(1)
+                        )
+                    if existing is None:
+                        row_for_order = order_row(o)
+                        s.add(row_for_order)
+                        s.flush()
+                        existing = row_for_order.id
+                    orders[key] = existing
                 order_id = orders[key]
             sample, interp = reported.sample, reported.interpretation
             result = ResultRow(

@@ -1,0 +1,107 @@
+"""Orders and patient history in the store (HL7 orders, worklist orders, timelines)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from ..orders import OrderContext
+from .convert import order_row, to_order
+from .models import AuditEntry, OrderRow, ResultRow, RunRow
+from .repository import Store
+
+__all__ = ["TimelineEntry", "find_order", "patient_timeline", "save_orders"]
+
+
+def save_orders(
+    store: Store,
+    orders: Sequence[OrderContext],
+    *,
+    status: str = "ok",
+    problems: Sequence[str] = (),
+    actor: str = "hl7-listener",
+) -> list[int]:
+    """Store received orders (one transaction) with an audit entry; returns their ids."""
+    with store.session() as s:
+        rows = [order_row(o, status=status, problems=problems) for o in orders]
+        s.add_all(rows)
+        s.flush()
+        s.add(
+            AuditEntry(
+                actor=actor,
+                action="orders-received",
+                entity="order",
+                entity_id=orders[0].message_control_id if orders else None,
+                detail={"orders": [r.id for r in rows], "status": status,
+                        "problems": list(problems)},
+            )
+        )  # fmt: skip
+        return [r.id for r in rows]
+
+
+def find_order(store: Store, accession: str) -> OrderContext | None:
+    """The newest HL7 order for a specimen, by specimen id or placer order number."""
+    with store.session() as s:
+        row = s.scalar(
+            select(OrderRow)
+            .where(
+                OrderRow.source == "hl7",
+                or_(OrderRow.accession == accession, OrderRow.placer_order_number == accession),
+            )
+            .order_by(OrderRow.id.desc())
+            .limit(1)
+        )
+        return to_order(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    result_id: int
+    run_id: int
+    accession: str
+    collection_time: datetime | None
+    dose_time: datetime | None
+    formulation: str | None
+    protocol: str | None
+    activity_u_per_l: float | None
+    comparator: str
+    flag: str
+    result_status: str
+    reported_at: datetime
+
+
+def patient_timeline(store: Store, patient_id: str, *, before_result_id: int | None = None
+                     ) -> list[TimelineEntry]:  # fmt: skip
+    """Every result of a patient (newest version per result), oldest sample first."""
+    with store.session() as s:
+        query = (
+            select(ResultRow, OrderRow, RunRow.created_at)
+            .join(OrderRow, ResultRow.order_id == OrderRow.id)
+            .join(RunRow, ResultRow.run_id == RunRow.id)
+            .where(OrderRow.patient_id == patient_id)
+            .order_by(ResultRow.id)
+        )
+        if before_result_id is not None:
+            query = query.where(ResultRow.id < before_result_id)
+        latest: dict[str, TimelineEntry] = {}
+        for result, order, created in s.execute(query):
+            latest[result.result_uid] = TimelineEntry(
+                result_id=result.id,
+                run_id=result.run_id,
+                accession=result.accession,
+                collection_time=order.collection_time,
+                dose_time=order.dose_time,
+                formulation=order.formulation,
+                protocol=order.protocol,
+                activity_u_per_l=result.activity_u_per_l,
+                comparator=result.comparator,
+                flag=result.flag,
+                result_status=result.result_status,
+                reported_at=created,
+            )
+    entries = list(latest.values())
+    far = datetime.max.replace(tzinfo=entries[0].reported_at.tzinfo) if entries else None
+    return sorted(entries, key=lambda e: (e.collection_time or far or e.reported_at, e.result_id))
