@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 import signal
 import sys
 from collections.abc import Callable
@@ -369,6 +370,61 @@ def inspect(app: AppContext, export: Path, export_format: str | None, as_json: b
         click.echo("")
         for line in render_read(read, number):
             click.echo(line)
+
+
+@cli.command()
+@click.argument("patient_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
+@pass_app
+@_handle_errors
+def patient(app: AppContext, patient_id: str, as_json: bool) -> None:
+    """Show PATIENT_ID's timeline: dose, sample, activity and flag of every result."""
+    from .store.order_queries import patient_timeline
+
+    entries = patient_timeline(app.store, patient_id)
+    zone = app.config.lab.zone
+    if as_json:
+        rows = [
+            {
+                "accession": e.accession,
+                "result_id": e.result_id,
+                "run_id": e.run_id,
+                "formulation": e.formulation,
+                "protocol": e.protocol,
+                "dose_time": e.dose_time.astimezone(zone).isoformat() if e.dose_time else None,
+                "collection_time": (
+                    e.collection_time.astimezone(zone).isoformat() if e.collection_time else None
+                ),
+                "activity_u_per_l": e.activity_u_per_l,
+                "comparator": e.comparator,
+                "flag": e.flag,
+                "result_status": e.result_status,
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps({"patient_id": patient_id, "results": rows}, indent=2))
+        return
+    if not entries:
+        click.echo(f"no results for patient {patient_id}")
+        return
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    click.echo(f"patient {patient_id}: {len(entries)} result(s)")
+    header = (f"  {'dose':<16} {'drug':<19} {'sample':<16} {'since dose':>10} "
+              f"{'U/L':>8}  flag  (accession)")  # fmt: skip
+    click.echo(header)
+    for e in entries:
+        since = "-"
+        if e.dose_time and e.collection_time:
+            hours = (e.collection_time - e.dose_time).total_seconds() / 3600
+            since = f"{hours / 24:.1f} d" if hours >= 48 else f"{hours:.0f} h"
+        click.echo(
+            f"  {when(e.dose_time):<16} {(e.formulation or '-'):<19} "
+            f"{when(e.collection_time):<16} {since:>10} "
+            f"{_fmt_activity(e.activity_u_per_l, e.comparator):>8}  {e.flag}  ({e.accession})"
+        )
 
 
 @cli.command()

@@ -250,3 +250,18 @@ def test_inspect_kinetic_json_holds_rates_and_series(runner: CliRunner, tmp_path
     assert data["wells"]["A2"] is None and data["reasons"]["A2"] == "too few readings"
     assert data["series"]["readings"]["A2"] == [0.5, None, None, 0.5]
     assert data["series"]["times_s"] == [0.0, 60.0, 120.0, 180.0]
+
+
+def test_patient_shows_the_timeline(lab: Path, runner: CliRunner) -> None:
+    runner.invoke(cli, ["process", str(GEN5)])
+    result = runner.invoke(cli, ["patient", "PAT-1002"])
+    assert result.exit_code == 0, result.output
+    assert "patient PAT-1002: 1 result(s)" in result.output
+    line = next(x for x in result.output.splitlines() if "SAA-0002" in x)
+    assert "peg-asparaginase" in line and "7.0 d" in line and "below-threshold" in line
+    data = json.loads(runner.invoke(cli, ["patient", "PAT-1002", "--json"]).output)
+    (entry,) = data["results"]
+    assert entry["accession"] == "SAA-0002" and entry["dose_time"].startswith("2026-11-13T10:00")
+    assert (
+        runner.invoke(cli, ["patient", "NOBODY"]).output.strip() == "no results for patient NOBODY"
+    )
