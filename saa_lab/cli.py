@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
