@@ -27,11 +27,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .assay import AssayDefinition
+from .assay import Acceptance, AssayDefinition
 from .curves import CurveFitError, FittedCurve, fit_curve
 from .domain import NoValueReason
 from .mapping import MappedWell, Plate
@@ -181,6 +181,113 @@ def _evaluate(curve: FittedCurve, standards: Sequence[_Standard], included: set[
     return out
 
 
+def _deviation(well: StandardWell, fit: FittedCurve) -> float:
+    """The well's weighted residual in signal units, as the fit itself weighs points.
+
+    Ranking by residual (not by % recovery, which magnifies low standards) finds
+    the point that bends the curve, e.g. a saturated top standard.
+    """
+    if well.signal is None:
+        return math.inf
+    residual = abs(well.signal - fit.predict(well.nominal_u_per_l))
+    if fit.weighting == "1/x":
+        return residual / math.sqrt(well.nominal_u_per_l)
+    if fit.weighting == "1/x2":
+        return residual / well.nominal_u_per_l
+    return residual
+
+
+def _best_exclusion(
+    failing: Sequence[StandardWell], standards: Sequence[_Standard], included: set[str],
+    assay: AssayDefinition, fit: FittedCurve, total: int,
+) -> list[StandardWell]:  # fmt: skip
+    """The failing well, or level of failing wells, whose exclusion lets most wells pass.
+
+    Each candidate is tried with a refit (rather than taking the largest residual or
+    % error): a high-leverage outlier such as a saturated top standard drags the
+    line towards itself and hides its own residual, and its replicate does the same
+    until both go. Ties go to the smaller exclusion, then the larger residual.
+    """
+    curve, rules = assay.curve, assay.acceptance
+    tolerances = rules.tolerances()
+    by_level: dict[float, list[StandardWell]] = defaultdict(list)
+    for e in failing:
+        by_level[e.nominal_u_per_l].append(e)
+    candidates = [[e] for e in failing] + [group for group in by_level.values() if len(group) > 1]
+
+    def score(group: list[StandardWell]) -> tuple[int, int, float]:
+        kept = included - {e.well for e in group}
+        if not _could_pass(standards, kept, total, rules):
+            return (-1, 0, 0.0)
+        points = [s for s in standards if s.well.well in kept]
+        try:
+            trial = fit_curve([s.nominal for s in points], [s.signal or 0.0 for s in points],
+                              model=curve.model, weighting=curve.weighting,
+                              segments=curve.segments)  # fmt: skip
+        except CurveFitError:
+            return (-1, 0, 0.0)
+        passing = sum(e.passed for e in _evaluate(trial, standards, kept, tolerances))
+        return (passing, -len(group), max(_deviation(e, fit) for e in group))
+
+    return max(candidates, key=score)
+
+
+def _search(
+    standards: Sequence[_Standard], included: set[str], assay: AssayDefinition,
+    *, one_at_a_time: bool | None,
+) -> tuple[FittedCurve, list[StandardWell], list[StandardWell]]:  # fmt: skip
+    """Fit, then exclude failing wells while the run could still pass, and refit.
+
+    ``one_at_a_time``: True excludes the worst well per refit, False all failing
+    wells at once, None none. Returns the fit, every well evaluated on it, and the
+    excluded wells as they were judged when excluded.
+    """
+    rules, curve = assay.acceptance, assay.curve
+    tolerances = rules.tolerances()
+    total = len(standards)
+    excluded: list[StandardWell] = []
+    while True:
+        points = [s for s in standards if s.well.well in included]
+        fit = fit_curve([s.nominal for s in points], [s.signal or 0.0 for s in points],
+                        model=curve.model, weighting=curve.weighting,
+                        segments=curve.segments)  # fmt: skip
+        evaluated = _evaluate(fit, standards, included, tolerances)
+        failing = [e for e in evaluated if not e.excluded and not e.passed]
+        if not failing or one_at_a_time is None or not rules.exclude_failing_standards:
+            return fit, evaluated, excluded
+        chosen = (
+            _best_exclusion(failing, standards, included, assay, fit, total)
+            if one_at_a_time
+            else failing
+        )
+        remaining = included - {e.well for e in chosen}
+        if not _could_pass(standards, remaining, total, rules):
+            return fit, evaluated, excluded
+        excluded.extend(chosen)
+        included = remaining
+
+
+def _acceptable(evaluated: Sequence[StandardWell], total: int, rules: Acceptance) -> bool:
+    passing = sum(e.passed for e in evaluated)
+    share = 100.0 * passing / total if total else 0.0
+    levels = _levels_passing(evaluated, rules.level_min_passing_fraction)
+    return share >= rules.min_standards_passing_percent and len(levels) >= rules.min_standard_levels
+
+
+def _could_pass(standards: Sequence[_Standard], remaining: set[str], total: int,
+                rules: Acceptance) -> bool:  # fmt: skip
+    """Whether the run could still meet the standard rules with only these wells left."""
+    if total == 0 or 100.0 * len(remaining) / total < rules.min_standards_passing_percent:
+        return False
+    by_level: dict[float, list[bool]] = defaultdict(list)
+    for s in standards:
+        by_level[s.nominal].append(s.well.well in remaining)
+    levels = sum(
+        1 for kept in by_level.values() if sum(kept) / len(kept) >= rules.level_min_passing_fraction
+    )
+    return levels >= rules.min_standard_levels
+
+
 def _levels_passing(evaluated: Sequence[StandardWell], fraction: float) -> list[float]:
     by_level: dict[float, list[StandardWell]] = defaultdict(list)
     for e in evaluated:
@@ -199,7 +306,6 @@ def calibrate(
 ) -> Calibration:
     """Judge the run and compute every sample; ``control_history`` feeds Westgard."""
     rules = assay.acceptance
-    tolerances = rules.tolerances()
     reasons: list[str] = []
     warnings: list[str] = []
     scale = assay.signal_scale
@@ -232,43 +338,33 @@ def calibrate(
                              for s in standards if s.reason]  # fmt: skip
     included = {s.well.well for s in standards if s.signal is not None}
     if blank_mean is not None:
-        curve = assay.curve
-        for _ in range(total_wells + 1):
-            points = [s for s in standards if s.well.well in included]
-            try:
-                fit = fit_curve([s.nominal for s in points], [s.signal or 0.0 for s in points],
-                                model=curve.model, weighting=curve.weighting,
-                                segments=curve.segments)  # fmt: skip
-            except CurveFitError as exc:
-                reasons.append(f"calibration curve: {exc.message}")
-                fit = None
-                break
-            evaluated = _evaluate(fit, standards, included, tolerances)
-            failing = [e for e in evaluated if not e.excluded and not e.passed]
-            if not failing or not rules.exclude_failing_standards:
-                break
-            remaining = included - {e.well for e in failing}
-            trial = [e if e.well in remaining else
-                     StandardWell(e.well, e.nominal_u_per_l, e.signal, None, None,
-                                  e.tolerance_percent, False, True) for e in evaluated]  # fmt: skip
-            still_viable = (
-                100.0 * len(remaining) / total_wells >= rules.min_standards_passing_percent
-                and len(_levels_passing(trial, rules.level_min_passing_fraction))
-                >= rules.min_standard_levels
-            )
-            if not still_viable:
-                break
-            for e in failing:
-                exclusions.append(
-                    f"standard {e.well} ({_g(e.nominal_u_per_l)} U/L) excluded: back-calculated "
-                    + (f"{e.recovery_percent:.1f} %" if e.recovery_percent is not None
-                       else "beyond the curve")
-                    + f", limit ±{e.tolerance_percent:g} %"
-                )  # fmt: skip
-                for s in standards:
-                    if s.well.well == e.well:
-                        s.reason = "excluded: outside tolerance, curve refitted"
-            included = remaining
+        included = {s.well.well for s in standards if s.signal is not None}
+        try:
+            fit, evaluated, excluded = _search(standards, included, assay, one_at_a_time=True)
+            if rules.exclude_failing_standards and not _acceptable(evaluated, total_wells, rules):
+                alternative = _search(standards, included, assay, one_at_a_time=False)
+                if _acceptable(alternative[1], total_wells, rules):
+                    fit, evaluated, excluded = alternative
+            if excluded and not _acceptable(evaluated, total_wells, rules):
+                # Exclusions stand only when they bring the run within the rules; a run
+                # rejected anyway is reported on its first fit, with every well.
+                fit, evaluated, excluded = _search(standards, included, assay, one_at_a_time=None)
+        except CurveFitError as exc:
+            reasons.append(f"calibration curve: {exc.message}")
+            fit, evaluated, excluded = None, [], []
+        for e in excluded:
+            exclusions.append(
+                f"standard {e.well} ({_g(e.nominal_u_per_l)} U/L) excluded: back-calculated "
+                + (f"{e.recovery_percent:.1f} %" if e.recovery_percent is not None
+                   else "beyond the curve")
+                + f", limit ±{e.tolerance_percent:g} %"
+            )  # fmt: skip
+        excluded_wells = {e.well for e in excluded}
+        evaluated = [
+            replace(e, reason="excluded: outside tolerance, curve refitted")
+            if e.well in excluded_wells else e
+            for e in evaluated
+        ]  # fmt: skip
 
     passing_levels: list[float] = []
     if fit is not None:

@@ -158,7 +158,7 @@ def init(directory: Path) -> None:
     config = load_config(target)
     for folder in (config.inbox, config.archive, config.quarantine, config.outbox):
         folder.mkdir(parents=True, exist_ok=True)
-    for kind in ("assays", "layouts"):
+    for kind in ("assays", "layouts", "protocols"):
         own = config.search_dirs(kind)[0]
         own.mkdir(parents=True, exist_ok=True)
         for file in sorted((packaged / kind).glob("*.toml")):
@@ -169,6 +169,7 @@ def init(directory: Path) -> None:
     click.echo(f"  outbox:     {config.outbox}")
     click.echo(f"  assays:     {config.search_dirs('assays')[0]}")
     click.echo(f"  layouts:    {config.search_dirs('layouts')[0]}")
+    click.echo(f"  protocols:  {config.search_dirs('protocols')[0]}")
     click.echo(f"Next: cd {directory} && saa-lab watch")
 
 
@@ -221,6 +222,10 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
                 "reassay_dilution": r.reassay_dilution,
                 "supersedes_result_id": r.supersedes_result_id,
                 "bias_factor": r.bias_factor,
+                "protocol": r.protocol,
+                "protocol_version": r.protocol_version,
+                "rule_id": r.rule_id,
+                "recommendation": r.recommendation,
             }
             for r in run.results
         ],

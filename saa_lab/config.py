@@ -66,6 +66,7 @@ class PathSettings(_Section):
     outbox: Path = Path("outbox")
     assays: Path = Path("config/assays")
     layouts: Path = Path("config/layouts")
+    protocols: Path = Path("config/protocols")
 
 
 class DatabaseSettings(_Section):
@@ -108,6 +109,8 @@ class RunSettings(_Section):
 
 class InterpretationSettings(_Section):
     threshold_u_per_l: float = Field(default=100.0, gt=0)
+    # The protocol rule set for orders that name none (or one not configured).
+    default_protocol: str = "consensus-2016"
 
 
 class Hl7Settings(_Section):
@@ -164,9 +167,9 @@ class AppConfig(_Section):
                 return prefix + str((self.base_dir / rest).resolve())
         return url
 
-    def search_dirs(self, kind: Literal["assays", "layouts"]) -> list[Path]:
-        """Where assay/layout files are looked up: the lab's folder, then the packaged defaults."""
-        own = self.resolve(self.paths.assays if kind == "assays" else self.paths.layouts)
+    def search_dirs(self, kind: Literal["assays", "layouts", "protocols"]) -> list[Path]:
+        """Where assay/layout/protocol files are looked up: the lab's folder, then the defaults."""
+        own = self.resolve(getattr(self.paths, kind))
         return [own, packaged_config_dir() / kind]
 
 

@@ -147,8 +147,11 @@ def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, 
     return float(my - slope * mx), slope
 
 
-def _check_rising(slope: float, where: str = "") -> None:
-    if not slope > 0:
+def _check_rising(slope: float, x: np.ndarray, y: np.ndarray, where: str = "") -> None:
+    # A rise over the standards' range within rounding of the signals is flat too
+    # (equal signals can leave a slope of 1e-34 from floating-point sums).
+    rise = slope * float(np.ptp(x))
+    if not rise > 1e-9 * float(np.max(np.abs(y))):
         msg = (
             f"the curve{where} is flat or falling (slope {slope:.4g}); "
             "the signal must rise with activity"
@@ -173,7 +176,7 @@ def fit_curve(
     if model == "linear":
         w = _weights(x, weighting)
         intercept, slope = _weighted_line(x, y, w)
-        _check_rising(slope)
+        _check_rising(slope, x, y)
         predicted = intercept + slope * x
         return FittedCurve(
             "linear", weighting, {"intercept": intercept, "slope": slope},
@@ -201,7 +204,9 @@ def _fit_segments(
             raise CurveFitError(msg)
         w = _weights(x[inside], weighting)
         intercept, slope = _weighted_line(x[inside], y[inside], w)
-        _check_rising(slope, f" on segment {index + 1} ({low:g}–{high:g} U/L)")
+        _check_rising(
+            slope, x[inside], y[inside], f" on segment {index + 1} ({low:g}–{high:g} U/L)"
+        )
         fitted.append((low, high, intercept, slope))
     segments = []
     for index, (low, high, intercept, slope) in enumerate(fitted):
@@ -219,6 +224,28 @@ def _fit_segments(
         curve.model, weighting, curve.parameters, _r_squared(y, predicted, w),
         tuple(map(float, y - predicted)), curve.segments,
     )  # fmt: skip
+
+
+# A level's mean signal may fall below a lower level's by this share of the
+# signal range (replicate noise on a plateau); more is a hook or a dip.
+MAX_DIP_FRACTION = 0.10
+
+
+def _check_monotonic(x: np.ndarray, y: np.ndarray, levels: np.ndarray, model: str) -> None:
+    """A 4PL/5PL is monotonic: refuse standards whose level means are not."""
+    means = [float(np.mean(y[x == level])) for level in levels]
+    allowed = MAX_DIP_FRACTION * (max(means) - min(means))
+    peak_level, peak = float(levels[0]), means[0]
+    for level, mean in zip(levels, means, strict=True):
+        if peak - mean > allowed:
+            msg = (
+                f"the standards' signal is not monotonic: {level:g} U/L reads {mean:.4g}, "
+                f"below {peak_level:g} U/L at {peak:.4g}; a {model} curve cannot describe "
+                "a hook or a dip"
+            )
+            raise CurveFitError(msg)
+        if mean > peak:
+            peak_level, peak = float(level), mean
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, model: str, weighting: str) -> FittedCurve:
@@ -240,6 +267,7 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, model: str, weighting: str) -> F
         msg = "the standards' signal does not rise from the lowest to the highest level"
         raise CurveFitError(msg)
     span = high_signal - low_signal
+    _check_monotonic(x, y, levels, model)
     positive = levels[levels > 0]
     c0 = float(np.exp(np.mean(np.log(positive)))) if len(positive) else float(np.median(levels))
     a0, d0 = low_signal - 0.05 * span, high_signal + 0.05 * span

@@ -23,6 +23,7 @@ from .interpret import Interpretation, InterpretationRules, apply_peg_bias, inte
 from .layout import PlateLayout, load_layout
 from .mapping import Plate, map_plate, select_read
 from .orders import FORMULATION_NAMES, OrderContext, merge_orders
+from .protocols import PriorResult, ProtocolCatalog, load_protocols
 from .records import OutgoingMessage, ProcessedRun, ReportedSample
 from .store import Store, StoredRun
 from .worklist import Worklist
@@ -74,7 +75,11 @@ def _message(
     hl7 = config.hl7
     per_ml = hl7.units == "U/mL"
     factor = 1000.0 if per_ml else 1.0
-    threshold = config.interpretation.threshold_u_per_l / factor
+    threshold = interpretation.threshold_u_per_l / factor
+    band = interpretation.target_band_u_per_l
+    reference = (
+        f"{band[0] / factor:g}-{band[1] / factor:g}" if band is not None else f">={threshold:g}"
+    )
     value = sample.activity_u_per_l / factor if sample.activity_u_per_l is not None else None
     control_id = new_control_id()
     result = ReportedResult(
@@ -95,18 +100,71 @@ def _message(
         value=value,
         comparator=sample.comparator,
         units=hl7.units,
-        reference_range=f">={threshold:g}",
+        reference_range=reference,
         abnormal_flag=interpretation.abnormal_flag,
         result_status=status,
         observation_time=order.collection_time if order else None,
         analysis_time=now,
-        comments=(interpretation.comment,),
+        comments=tuple(c for c in (interpretation.comment, interpretation.recommendation) if c),
         formulation=(FORMULATION_NAMES[order.formulation] if order and order.formulation else None),
         dose_time=order.dose_time if order else None,
         processing_id=hl7.processing_id,
     )
     payload = build_oru_r01(result, version=hl7.version)
     return OutgoingMessage(destination=FILE_DESTINATION, control_id=control_id, payload=payload)
+
+
+def _prior(
+    sample: SampleResult, interpretation: Interpretation, order: OrderContext | None
+) -> PriorResult:
+    return PriorResult(
+        activity_u_per_l=sample.activity_u_per_l,
+        comparator=sample.comparator,
+        flag=interpretation.flag,
+        collection_time=order.collection_time if order else None,
+        dose_time=order.dose_time if order else None,
+        formulation=order.formulation if order else None,
+        protocol=order.protocol if order else None,
+        accession=sample.accession,
+    )
+
+
+def _history_from_store(store: Store) -> Callable[[str], Sequence[PriorResult]]:
+    def history(patient_id: str) -> Sequence[PriorResult]:
+        from .store.order_queries import patient_timeline
+
+        return [
+            PriorResult(
+                activity_u_per_l=e.activity_u_per_l,
+                comparator=e.comparator,
+                flag=e.flag,
+                collection_time=e.collection_time,
+                dose_time=e.dose_time,
+                formulation=e.formulation,
+                protocol=e.protocol,
+                accession=e.accession,
+            )
+            for e in patient_timeline(store, patient_id)
+            if e.result_status not in ("W", "RA")  # never reported
+        ]
+
+    return history
+
+
+_catalogs: dict[tuple[object, ...], ProtocolCatalog] = {}
+
+
+def protocol_catalog(config: AppConfig) -> ProtocolCatalog:
+    """Every protocol file, loaded once per set of files (reloaded when one changes)."""
+    dirs = config.search_dirs("protocols")
+    files = sorted(p for d in dirs if d.is_dir() for p in d.glob("*.toml"))
+    key = (config.interpretation.default_protocol,
+           *((str(p), p.stat().st_mtime_ns) for p in files))  # fmt: skip
+    catalog = _catalogs.get(key)
+    if catalog is None:
+        catalog = load_protocols(dirs, config.interpretation.default_protocol)
+        _catalogs[key] = catalog
+    return catalog
 
 
 def build_runs(
@@ -120,6 +178,8 @@ def build_runs(
     now: datetime,
     control_history: Callable[[Plate], Mapping[str, Sequence[float]]] | None = None,
     order_for: Callable[[str, OrderContext | None], OrderContext | None] | None = None,
+    protocols: ProtocolCatalog | None = None,
+    history_for: Callable[[str], Sequence[PriorResult]] | None = None,
 ) -> list[ProcessedRun]:
     """Map, calibrate and interpret every plate; build messages for accepted runs."""
     rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
@@ -131,11 +191,24 @@ def build_runs(
         history = control_history(plate) if control_history else None
         calibration = calibrate(plate, definition, control_history=history)
         reported = []
+        # Results of this run count as history for later samples of the same patient.
+        in_run: dict[str, list[PriorResult]] = {}
         for measured in calibration.samples:
             listed = worklist.orders.get(measured.accession) if worklist else None
             order = order_for(measured.accession, listed) if order_for else listed
             sample, bias_factor = apply_peg_bias(measured, order, definition.peg_bias)
-            interpretation = interpret(sample, order, rules)
+            patient = order.patient_id if order else None
+            prior: list[PriorResult] = []
+            if patient:
+                stored = history_for(patient) if history_for else ()
+                prior = [*stored, *in_run.get(patient, [])]
+            protocol = protocols.select(order.protocol if order else None) if protocols else None
+            interpretation = interpret(
+                sample, order, rules, protocol=protocol, history=prior, assay=definition,
+                bias_factor=bias_factor,
+            )  # fmt: skip
+            if patient and calibration.accepted and sample.status != SampleStatus.ABOVE_ULOQ:
+                in_run.setdefault(patient, []).append(_prior(sample, interpretation, order))
             message = None
             if not calibration.accepted:
                 status = "W"  # withheld: a rejected run's results never leave
@@ -219,7 +292,8 @@ def process_export(
 
     processed = build_runs(
         config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now,
-        control_history=history, order_for=order_for,
+        control_history=history, order_for=order_for, protocols=protocol_catalog(config),
+        history_for=_history_from_store(store),
     )  # fmt: skip
     fmt = plate_reads[0].format
     stored = store.save_export(source, fmt, processed, actor=actor)

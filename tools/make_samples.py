@@ -38,14 +38,14 @@ GEN5_RUN = [
             "PEG-asparaginase",
             "2026-11-13T09:00",
             "2026-11-20T08:30",
-            "AIEOP-BFM-ALL-2017",
+            "AIEOP-BFM-2009",
         ),
     ),
     PlannedSample(
         "SAA-0002",
         60,
         order=order(
-            "PAT-1002", "pegaspargase", "2026-11-13T10:00", "2026-11-20T09:10", "AIEOP-BFM-ALL-2017"
+            "PAT-1002", "pegaspargase", "2026-11-13T10:00", "2026-11-20T09:10", "AIEOP-BFM-2009"
         ),
     ),
     PlannedSample("SAA-0003", 2),
@@ -63,15 +63,20 @@ GEN5_RUN = [
         "SAA-0012",
         45,
         order=order(
-            "PAT-1012", "crisantaspase", "2026-11-18T09:00", "2026-11-20T09:00", "DCOG-ERWINIA"
+            "PAT-1012", "crisantaspase", "2026-11-17T09:00", "2026-11-20T09:00", "DCOG-ALL11"
         ),
     ),
     PlannedSample("SAA-0013", 14),
     PlannedSample("SAA-0014", 600, dilution=5),
 ]
+# Flags from the protocol rules (consensus 2016 unless the order names another):
+# SAA-0002 PEG day 7 < 100 U/L (AIEOP-BFM 2009) -> possible silent inactivation;
+# SAA-0004 Erwinia 48 h below the LLOQ (consensus) -> possible silent inactivation;
+# SAA-0012 Erwinia 72 h trough < 100 U/L (DCOG ALL-11) -> below the threshold.
 GEN5_FLAGS = {
-    "SAA-0001": "therapeutic", "SAA-0002": "below-threshold", "SAA-0003": "below-lloq",
-    "SAA-0004": "below-lloq", "SAA-0005": "therapeutic", "SAA-0006": "above-uloq-rerun",
+    "SAA-0001": "therapeutic", "SAA-0002": "possible-silent-inactivation",
+    "SAA-0003": "below-lloq", "SAA-0004": "possible-silent-inactivation",
+    "SAA-0005": "therapeutic", "SAA-0006": "above-uloq-rerun",
     "SAA-0007": "therapeutic", "SAA-0008": "therapeutic", "SAA-0009": "invalid",
     "SAA-0010": "below-threshold", "SAA-0011": "above-uloq-rerun", "SAA-0012": "below-threshold",
     "SAA-0013": "below-threshold", "SAA-0014": "therapeutic",

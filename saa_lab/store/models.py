@@ -44,7 +44,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0004"
+SCHEMA_VERSION = "0005"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -228,6 +228,10 @@ class ResultRow(Base):
     # MAAT PEG bias: the factor the measured activity was divided by.
     bias_factor: Mapped[float | None] = mapped_column(Float)
     reassay_dilution: Mapped[float | None] = mapped_column(Float)
+    # The protocol rule set (name and file hash) the interpretation used.
+    protocol: Mapped[str | None] = mapped_column(String(64))
+    protocol_version: Mapped[str | None] = mapped_column(String(64))
+    recommendation: Mapped[str | None] = mapped_column(Text)
 
 
 class ControlResultRow(Base):

@@ -74,6 +74,10 @@ class StoredResult:
     supersedes_result_id: int | None = None
     reassay_dilution: float | None = None
     bias_factor: float | None = None
+    rule_id: str = ""
+    protocol: str | None = None
+    protocol_version: str | None = None
+    recommendation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -388,6 +392,9 @@ class Store:
                 result_status=reported.result_status,
                 bias_factor=reported.bias_factor,
                 reassay_dilution=sample.reassay_dilution,
+                protocol=interp.protocol or None,
+                protocol_version=interp.protocol_version or None,
+                recommendation=interp.recommendation or None,
             )
             accepted = cal.accepted
             open_request: ReassayRequest | None = None
@@ -429,15 +436,32 @@ class Store:
 
     @staticmethod
     def _lookback(s: Session, assay_name: str, run_id: int) -> list[dict[str, Any]]:
-        """Results released since the last clean accepted run of this assay (CLIA 493.1282)."""
-        last_clean = s.scalar(
-            select(func.max(RunRow.id)).where(
+        """Results released since the last clean accepted run of this assay (CLIA 493.1282).
+
+        A clean run is accepted without QC warnings. Westgard notes (rules disabled,
+        mean/SD not yet established) are stored with the warnings but say nothing
+        against the run. An empty ``warnings`` is JSON ``null``, not SQL NULL.
+        """
+        accepted = s.execute(
+            select(RunRow.id, RunRow.warnings)
+            .where(
                 RunRow.assay_name == assay_name,
                 RunRow.status == "accepted",
-                RunRow.warnings.is_(None),
                 RunRow.id < run_id,
             )
-        )
+            .order_by(RunRow.id.desc())
+        ).all()
+        last_clean = None
+        for candidate, warnings in accepted:
+            if warnings:
+                detail = s.scalar(
+                    select(CalibrationRow.detail).where(CalibrationRow.run_id == candidate)
+                )
+                notes = ((detail or {}).get("westgard") or {}).get("notes") or ()
+                if not set(warnings) <= set(notes):
+                    continue
+            last_clean = candidate
+            break
         query = (
             select(ResultRow.id, ResultRow.accession, ResultRow.run_id, ResultRow.result_status)
             .join(RunRow, ResultRow.run_id == RunRow.id)
@@ -554,6 +578,10 @@ class Store:
                     supersedes_result_id=r.supersedes_result_id,
                     reassay_dilution=r.reassay_dilution,
                     bias_factor=r.bias_factor,
+                    rule_id=r.rule_id,
+                    protocol=r.protocol,
+                    protocol_version=r.protocol_version,
+                    recommendation=r.recommendation,
                 )
                 for r in results
             ),

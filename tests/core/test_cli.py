@@ -258,7 +258,8 @@ def test_patient_shows_the_timeline(lab: Path, runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert "patient PAT-1002: 1 result(s)" in result.output
     line = next(x for x in result.output.splitlines() if "SAA-0002" in x)
-    assert "peg-asparaginase" in line and "7.0 d" in line and "below-threshold" in line
+    assert "peg-asparaginase" in line and "7.0 d" in line
+    assert "possible-silent-inactivation" in line  # PEG day 7 below 100 U/L, AIEOP-BFM 2009
     data = json.loads(runner.invoke(cli, ["patient", "PAT-1002", "--json"]).output)
     (entry,) = data["results"]
     assert entry["accession"] == "SAA-0002" and entry["dose_time"].startswith("2026-11-13T10:00")
