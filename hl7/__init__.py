@@ -6,6 +6,16 @@ python-hl7's import name).
 
 from __future__ import annotations
 
+from .mllp import MllpClient, MllpServer, send_mllp
+from .orders import (
+    ORDER_OBX_CODES,
+    ORDER_VERSIONS,
+    OrderProblem,
+    OrderReading,
+    build_ack,
+    order_handler,
+    read_order,
+)
 from .oru import (
     AOE_DOSE_TIME_CODE,
     AOE_FORMULATION_CODE,
@@ -20,11 +30,21 @@ from .outbox import message_file_bytes, write_message_file
 __all__ = [
     "AOE_DOSE_TIME_CODE",
     "AOE_FORMULATION_CODE",
+    "ORDER_OBX_CODES",
+    "ORDER_VERSIONS",
     "SUPPORTED_VERSIONS",
+    "MllpClient",
+    "MllpServer",
+    "OrderProblem",
+    "OrderReading",
     "ReportedResult",
+    "build_ack",
     "build_oru_r01",
     "build_oru_r01_message",
     "format_number",
     "message_file_bytes",
+    "order_handler",
+    "read_order",
+    "send_mllp",
     "write_message_file",
 ]

@@ -177,7 +177,10 @@ def init(directory: Path) -> None:
 @pass_app
 @_handle_errors
 def watch(app: AppContext) -> None:
-    """Watch the inbox and process exports as they arrive (until Ctrl-C or SIGTERM)."""
+    """Watch the inbox and process exports as they arrive (until Ctrl-C or SIGTERM).
+
+    With [hl7] listen_port set, also accept HL7 orders (ORM^O01, OML^O21) over MLLP.
+    """
     from .watcher import Daemon
 
     logging.getLogger("saa_lab").setLevel(min(logging.getLogger().level, logging.INFO))
@@ -189,7 +192,18 @@ def watch(app: AppContext) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    with daemon:
+    from contextlib import ExitStack
+
+    from .intake import order_listener
+
+    listener = order_listener(app.config, app.store)
+    with ExitStack() as running:
+        if listener is not None:
+            running.enter_context(listener)
+            click.echo(
+                f"saa-lab listening for HL7 orders on {listener.host}:{listener.port}", err=True
+            )
+        running.enter_context(daemon)
         click.echo(f"saa-lab watching {app.config.inbox} (Ctrl-C to stop)", err=True)
         daemon.wait()
 

@@ -122,6 +122,12 @@ class Hl7Settings(_Section):
     coding_system: str = "L"
     units: Literal["U/L", "U/mL"] = "U/L"
     processing_id: Literal["P", "T", "D"] = "P"
+    # Orders (ORM^O01 / OML^O21) over MLLP: set listen_port to start the listener
+    # with `saa-lab watch`. 127.0.0.1 accepts only this machine; 0.0.0.0 all hosts.
+    listen_host: str = "127.0.0.1"
+    listen_port: int | None = Field(default=None, ge=0, le=65535)
+    listen_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    listen_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
 
 class AppConfig(_Section):

@@ -13,7 +13,13 @@ from .convert import order_row, to_order
 from .models import AuditEntry, OrderRow, ResultRow, RunRow
 from .repository import Store
 
-__all__ = ["TimelineEntry", "find_order", "patient_timeline", "save_orders"]
+__all__ = [
+    "TimelineEntry",
+    "find_order",
+    "patient_timeline",
+    "save_order_message",
+    "save_orders",
+]
 
 
 def save_orders(
@@ -40,6 +46,49 @@ def save_orders(
             )
         )  # fmt: skip
         return [r.id for r in rows]
+
+
+def save_order_message(
+    store: Store,
+    items: Sequence[tuple[OrderContext, str, Sequence[str]]],
+    *,
+    actor: str = "hl7-listener",
+) -> tuple[list[int], int]:
+    """Store the orders of one HL7 message, each with its intake status and problems.
+
+    One transaction. A resend of the same message (same MSH-10 and specimen, e.g.
+    after a lost ACK) is recognised and not stored twice. Returns the new order ids
+    and how many were resends.
+    """
+    with store.session() as s:
+        rows = []
+        resent = 0
+        for order, status, problems in items:
+            if order.message_control_id:
+                seen = s.scalar(
+                    select(OrderRow.id).where(
+                        OrderRow.source == order.source,
+                        OrderRow.message_control_id == order.message_control_id,
+                        OrderRow.accession == order.accession,
+                    )
+                )
+                if seen is not None:
+                    resent += 1
+                    continue
+            rows.append(order_row(order, status=status, problems=problems))
+        s.add_all(rows)
+        s.flush()
+        s.add(
+            AuditEntry(
+                actor=actor,
+                action="orders-received",
+                entity="order",
+                entity_id=items[0][0].message_control_id if items else None,
+                detail={"orders": [r.id for r in rows], "resent": resent,
+                        "statuses": [status for _, status, _ in items]},
+            )
+        )  # fmt: skip
+        return [r.id for r in rows], resent
 
 
 def find_order(store: Store, accession: str) -> OrderContext | None:
