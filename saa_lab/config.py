@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -130,6 +137,64 @@ class Hl7Settings(_Section):
     listen_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
 
 
+FILE_DESTINATION = "file"  # the implicit destination: the [paths] outbox folder
+
+
+class RetrySettings(_Section):
+    """Exponential backoff with jitter for AE/CE, timeouts and refused connections."""
+
+    base_seconds: float = Field(default=5.0, gt=0)
+    factor: float = Field(default=2.0, ge=1)
+    max_interval_seconds: float = Field(default=600.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    # Long enough to outlast an overnight outage; after it the message is dead-lettered.
+    budget_hours: float = Field(default=18.0, gt=0)
+
+
+class TlsSettings(_Section):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    verify_hostname: bool = True
+
+
+class Destination(_Section):
+    """Where results go: a directory (one file per message) or an MLLP receiver."""
+
+    name: str = Field(min_length=1, max_length=64)
+    type: Literal["directory", "mllp"]
+    path: Path | None = None
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: TlsSettings | None = None
+    version: Literal["2.5.1", "2.4", "2.3.1"] | None = None  # default: [hl7] version
+    units: Literal["U/L", "U/mL"] | None = None  # default: [hl7] units
+    # directory: all of a run's messages in one batch file (FHS/BHS ... BTS/FTS)
+    batch: bool = False
+    receiving_application: str | None = None  # MSH-5 (default: [hl7])
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    send_timeout_seconds: float = Field(default=5.0, gt=0)
+    ack_timeout_seconds: float = Field(default=5.0, gt=0)
+    retry: RetrySettings = RetrySettings()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Destination:
+        if self.type == "directory" and self.path is None:
+            raise ValueError("a directory destination needs 'path'")
+        if self.type == "mllp" and (not self.host or self.port is None):
+            raise ValueError("an mllp destination needs 'host' and 'port'")
+        if self.batch and self.type != "directory":
+            raise ValueError("'batch' is for directory destinations")
+        return self
+
+
+class RoutingSettings(_Section):
+    """Which destination gets a result: by the order's clinic, else the default."""
+
+    default: str = FILE_DESTINATION
+    clinics: dict[str, str] = Field(default_factory=dict)
+
+
 class AppConfig(_Section):
     """The whole configuration; ``base_dir`` is where relative paths start."""
 
@@ -140,11 +205,64 @@ class AppConfig(_Section):
     run: RunSettings = RunSettings()
     interpretation: InterpretationSettings = InterpretationSettings()
     hl7: Hl7Settings = Hl7Settings()
+    destinations: tuple[Destination, ...] = ()
+    routing: RoutingSettings = RoutingSettings()
     base_dir: Path = Field(default=Path(), exclude=True)
     source: str | None = Field(default=None, exclude=True)
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path)
+
+    def all_destinations(self) -> dict[str, Destination]:
+        """The configured destinations, plus ``file`` (the outbox folder) unless redefined."""
+        found = {d.name: d for d in self.destinations}
+        if FILE_DESTINATION not in found:
+            found[FILE_DESTINATION] = Destination(
+                name=FILE_DESTINATION, type="directory", path=self.paths.outbox
+            )
+        return found
+
+    def destination_for(self, clinic: str | None) -> Destination:
+        name = self.routing.clinics.get(clinic or "", self.routing.default)
+        return self.all_destinations()[name]
+
+    def check_routes(self) -> None:
+        """Every route leads somewhere deliverable; raises ConfigError naming the setting.
+
+        Run at start-up, so an undeliverable route is found before a result needs it.
+        Receivers may be down (deliveries retry); a missing destination, directory or
+        TLS file is an error now.
+        """
+        known = self.all_destinations()
+        where = self.source
+        routes = {"routing.default": self.routing.default}
+        routes.update({f"routing.clinics.{c}": n for c, n in self.routing.clinics.items()})
+        for key, name in routes.items():
+            if name not in known:
+                hint = difflib.get_close_matches(name, list(known), n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                msg = f"no destination named {name!r}{extra}; known: {', '.join(known)}"
+                raise ConfigError(msg, path=where, key=key)
+        names = [d.name for d in self.destinations]
+        if len(names) != len(set(names)):
+            raise ConfigError("two destinations share a name", path=where, key="destinations")
+        for dest in known.values():
+            key = f"destinations.{dest.name}"
+            if dest.type == "directory" and dest.path is not None:
+                folder = self.resolve(dest.path)
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(f"cannot create {folder}: {exc}", path=where,
+                                      key=key) from exc  # fmt: skip
+                if not os.access(folder, os.W_OK):
+                    raise ConfigError(f"{folder} is not writable", path=where, key=key)
+            if dest.tls is not None:
+                for label in ("ca_file", "cert_file", "key_file"):
+                    file = getattr(dest.tls, label)
+                    if file is not None and not self.resolve(file).is_file():
+                        msg = f"TLS {label} {self.resolve(file)} does not exist"
+                        raise ConfigError(msg, path=where, key=f"{key}.tls.{label}")
 
     @property
     def inbox(self) -> Path:

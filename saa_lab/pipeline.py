@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .assay import LoadedAssay, load_assay
 from .calibrate import SampleResult, SampleStatus, calibrate
-from .config import AppConfig
+from .config import FILE_DESTINATION, AppConfig
 from .domain import PlateRead, SourceFile
 from .interpret import Interpretation, InterpretationRules, apply_peg_bias, interpret
 from .layout import PlateLayout, load_layout
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-FILE_DESTINATION = "file"
 _UID_NAMESPACE = uuid.UUID("6f1c2a4e-5b7d-4c3e-9a8b-2d1e0f3c4b5a")
 
 
@@ -73,7 +72,10 @@ def _message(
     from .hl7 import ReportedResult, build_oru_r01
 
     hl7 = config.hl7
-    per_ml = hl7.units == "U/mL"
+    destination = config.destination_for(order.clinic if order else None)
+    units = destination.units or hl7.units
+    version = destination.version or hl7.version
+    per_ml = units == "U/mL"
     factor = 1000.0 if per_ml else 1.0
     threshold = interpretation.threshold_u_per_l / factor
     band = interpretation.target_band_u_per_l
@@ -87,7 +89,7 @@ def _message(
         message_time=now,
         sending_application=config.lab.sending_application,
         sending_facility=config.lab.sending_facility,
-        receiving_application=hl7.receiving_application,
+        receiving_application=destination.receiving_application or hl7.receiving_application,
         receiving_facility=(order.clinic if order and order.clinic else hl7.receiving_facility),
         accession=sample.accession,
         patient_id=order.patient_id if order else None,
@@ -99,7 +101,7 @@ def _message(
         coding_system=hl7.coding_system,
         value=value,
         comparator=sample.comparator,
-        units=hl7.units,
+        units=units,
         reference_range=reference,
         abnormal_flag=interpretation.abnormal_flag,
         result_status=status,
@@ -110,8 +112,8 @@ def _message(
         dose_time=order.dose_time if order else None,
         processing_id=hl7.processing_id,
     )
-    payload = build_oru_r01(result, version=hl7.version)
-    return OutgoingMessage(destination=FILE_DESTINATION, control_id=control_id, payload=payload)
+    payload = build_oru_r01(result, version=version)
+    return OutgoingMessage(destination=destination.name, control_id=control_id, payload=payload)
 
 
 def _prior(

@@ -44,7 +44,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0005"
+SCHEMA_VERSION = "0006"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -286,6 +286,11 @@ class OutboxMessage(Base):
     delivered_to: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # Delivery state for retries: when the first attempt was made (the retry budget
+    # runs from it), when the next may be, and what the receiver last answered.
+    first_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    last_ack_code: Mapped[str | None] = mapped_column(String(4))
 
 
 class AuditEntry(Base):
