@@ -1,8 +1,8 @@
 """Plate-reader export parsers: a registry and content-based detection.
 
 ``detect(source)`` decodes the start of a file and asks every parser's
-``sniff``; exactly one must claim it. ``parse(source)`` detects and parses,
-adding the file's path to any error once, here at the boundary.
+``sniff``; exactly one must claim it. ``parse(source)`` detects and parses;
+every parser's errors name the file (:meth:`.base.PlateParser.parse`).
 """
 
 from __future__ import annotations
@@ -71,11 +71,7 @@ def detect(source: SourceFile) -> Instrument:
 def parse(source: SourceFile, *, instrument: Instrument | None = None) -> list[PlateRead]:
     """Detect (unless given) and parse; every error names the file."""
     chosen = instrument or detect(source)
-    try:
-        reads = PARSERS[chosen]().parse(source)
-    except InputFileError as err:
-        err.path = err.path or source.original_path
-        raise
+    reads = PARSERS[chosen]().parse(source)
     if not reads:
         msg = f"no plate data found in this {PARSERS[chosen].DISPLAY_NAME} export"
         raise InputFileError(msg, path=source.original_path)

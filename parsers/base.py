@@ -40,9 +40,17 @@ class PlateParser(ABC):
     def sniff(cls, head: str) -> bool:
         """True when the decoded start of a file (a few KiB) looks like this format."""
 
-    @abstractmethod
     def parse(self, source: SourceFile) -> list[PlateRead]:
         """Every plate read in the file; raises InputFileError naming file and line."""
+        try:
+            return self.read_file(source)
+        except InputFileError as err:
+            err.path = err.path or source.original_path
+            raise
+
+    @abstractmethod
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
+        """What :meth:`parse` returns; errors name the line, ``parse`` adds the file."""
 
 
 _TOKENS: dict[str, str] = {

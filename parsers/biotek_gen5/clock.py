@@ -6,7 +6,9 @@ cell as ISO text (``2025-01-13T00:00:00``), a time-of-day cell as ``10:03:07``, 
 cell as ``[-]H:MM:SS``, and a time stored past one day under a plain ``h:mm:ss`` format as
 a 1900-era datetime (``1900-01-02T00:15:00``: Excel serial 2.0104…). One non-Excel writer
 adds whole days to every time cell, the header's time of day included; the header then
-tells how many (:func:`day_offset`).
+tells how many (:func:`day_offset`). The date and clock grammar is :mod:`..dates`'; what
+is Gen5's own is here: its slightly different clock and duration forms, month-first
+dates and the Excel serials.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 
+from .. import dates
 from . import constants as c
 
 __all__ = ["day_offset", "elapsed_seconds", "parse_date", "parse_time_of_day"]
 
+# Stricter than dates.ELAPSED: minutes and seconds below 60, a point before any fraction.
 _DURATION = re.compile(r"^(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)$")
 _DAYS_DURATION = re.compile(r"^(\d+)\.(\d{1,2}):([0-5]\d):([0-5]\d(?:\.\d+)?)$")
 _ISO_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
-_ISO_DATE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
+_ISO_DATE = re.compile(r"^(\d{4})([-/.])(\d{1,2})[-/.](\d{1,2})$")
 _SLASH_DATE = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})$")
+# dates.CLOCK's groups; Gen5 also takes a bare 'A'/'P' after the time.
 _CLOCK = re.compile(
     r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:\.(\d{1,6}))?)?\s*([AaPp])?\.?\s*(?:[Mm]\.?)?$"
 )
@@ -64,17 +69,16 @@ def elapsed_seconds(text: str) -> float | None:
     cell) and ``1900-01-02T00:15:00`` (a time past one day stored as a 1900 date).
     """
     text = text.strip()
-    match = _DURATION.match(text)
-    if match:
-        hours, minutes, seconds = match.groups()
-        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    seconds = dates.clock_seconds(text, _DURATION)
+    if seconds is not None:
+        return seconds
     match = _DAYS_DURATION.match(text)
     if match:
-        days, hours, minutes, seconds = match.groups()
+        days, hours, minutes, rest = match.groups()
         if int(hours) > 23:
             return None
         total = int(days) * c.SECONDS_PER_DAY + int(hours) * 3600 + int(minutes) * 60
-        return total + float(seconds)
+        return total + float(rest)
     moment = _iso_datetime(text)
     if moment is not None:
         return _excel_seconds(moment)
@@ -106,25 +110,14 @@ def parse_date(text: str) -> tuple[date | None, bool]:
     moment = _iso_datetime(text)
     if moment is not None:
         return moment.date(), False
-    match = _ISO_DATE.match(text)
-    if match:
-        return _date(int(match.group(1)), int(match.group(2)), int(match.group(3))), False
-    match = _SLASH_DATE.match(text)
+    match = _ISO_DATE.match(text) or _SLASH_DATE.match(text)
     if not match:
         return None, False
-    first, separator, second, year_text = match.groups()
-    year = int(year_text) + (2000 if len(year_text) == 2 else 0)
-    a, b = int(first), int(second)
-    if separator == "." or a > 12:
-        return _date(year, b, a), False
-    return _date(year, a, b), b <= 12 and a != b
-
-
-def _date(year: int, month: int, day: int) -> date | None:
+    day = dates.numeric_date(*match.groups(), month_first=True)
     try:
-        return date(year, month, day)
+        return date(day.year, day.month, day.day), day.assumed
     except ValueError:
-        return None
+        return None, day.assumed
 
 
 def parse_time_of_day(text: str) -> time | None:
@@ -133,17 +126,4 @@ def parse_time_of_day(text: str) -> time | None:
     moment = _iso_datetime(text)
     if moment is not None:
         return moment.time()
-    match = _CLOCK.match(text)
-    if not match:
-        return None
-    hour, minute = int(match.group(1)), int(match.group(2))
-    second = int(match.group(3) or 0)
-    fraction = int((match.group(4) or "0").ljust(6, "0"))
-    meridiem = (match.group(5) or "").upper()
-    if meridiem:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if meridiem == "P" else 0)
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return time(hour, minute, second, fraction)
+    return dates.time_of_day(text, _CLOCK)

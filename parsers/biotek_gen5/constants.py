@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ..common import META_DATE_ORDER as META_DATE_ORDER
+from ..common import ROW_LETTERS as ROW_LETTERS
+from ..common import ROWS_FOR_COLUMNS as ROWS_FOR_COLUMNS
+
 DISPLAY_NAME = "BioTek Gen5 text export"
 
 # --- Layout of the export -----------------------------------------------------------------
@@ -67,13 +71,8 @@ DERIVED_PREFIXES = (
     "slope",
     "rate",
 )
-# Wavelengths outside this range (nm) read from a label are not taken as wavelengths.
-WAVELENGTH_RANGE_NM = (200.0, 1100.0)
-# Columns in a grid header -> rows of that plate (6, 12, 24, 48, 96, 384 wells).
-ROWS_FOR_COLUMNS = {3: 2, 4: 3, 6: 4, 8: 6, 12: 8, 24: 16}
-# Wells in a plate (as Gen5 names it in 'Plate Type') -> (rows, columns).
-GEOMETRY_FOR_WELLS = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
+# Plate shapes (wells as 'Plate Type' names them), grid columns -> rows and row letters
+# are the parsers' shared ones (..common).
 SECONDS_PER_DAY = 86400.0
 
 # --- Metadata keys (vendor keys, besides saa_lab.domain.Meta) -------------------------------
@@ -82,7 +81,6 @@ META_WAVELENGTHS = "Wavelengths"
 META_ACTUAL_TEMPERATURE = "Actual Temperature"
 META_ENCODING = "encoding"
 META_SOFTWARE_PREFIX = "Gen5 "
-META_DATE_ORDER = "date_order"
 DATE_ORDER_ASSUMED = "month/day/year (assumed: both numbers are 12 or less)"
 META_KINETIC_READS = "kinetic_reads"
 META_KINETIC_FIRST_TIME = "kinetic_first_time"

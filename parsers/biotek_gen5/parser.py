@@ -12,6 +12,15 @@ from saa_lab.domain import KineticSeries, Meta, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..common import (
+    PLATE_SHAPES,
+    geometry_for,
+    in_wavelength_range,
+    note_wavelength,
+    plate_read,
+    present,
+    wavelength_in,
+)
 from ..table import decide_decimal_comma, is_workbook, read_workbook, split_text
 from . import clock
 from . import constants as c
@@ -24,9 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["Gen5TextParser", "is_derived_label", "wavelength_from_label"]
 
 _NUMBER = r"(\d+(?:\.\d+)?)\s*(?:nm)?"
-_BARE_WAVELENGTH = re.compile(_NUMBER, re.IGNORECASE)
-_WAVELENGTH_AFTER_COLON = re.compile(r":\s*" + _NUMBER + r"\s*(?:\[[^\]]*\])?", re.IGNORECASE)
-_WAVELENGTH_IN_BRACKETS = re.compile(r"\[\s*" + _NUMBER + r"\s*\]$", re.IGNORECASE)
+# A Gen5 label's wavelength: the whole label, after its last colon, or in closing brackets.
+_LABEL_WAVELENGTHS = (
+    re.compile(r"^" + _NUMBER + r"\Z", re.IGNORECASE),
+    re.compile(r":\s*" + _NUMBER + r"\s*(?:\[[^\]]*\])?\Z", re.IGNORECASE),
+    re.compile(r"\[\s*" + _NUMBER + r"\s*\]$", re.IGNORECASE),
+)
 _PROCEDURE_WAVELENGTHS = re.compile(r"^Wavelengths?:\s*(.+)$", re.IGNORECASE)
 _PLATE_WELLS = re.compile(r"(?<!\d)(6|12|24|48|96|384)(?!\d)")
 _TEMPERATURE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
@@ -52,12 +64,8 @@ class Gen5TextParser(PlateParser):
         keys = {line.first for line in lines if len(line.cells) > 1}
         return c.SOFTWARE_VERSION in keys and any(key in keys for key in c.SNIFF_KEYS)
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
-        try:
-            return _parse(source)
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
+        return _parse(source)
 
 
 def _parse(source: SourceFile) -> list[PlateRead]:
@@ -136,11 +144,10 @@ class _ReadBuilder:
 
 @dataclass(frozen=True)
 class _Draft:
-    """A read before its index in the file is known."""
+    """A read before its index in the file is known (kinetic when it has a series)."""
 
     line: int
     label: str | None
-    kind: str
     wells: Mapping[str, WellValue]
     rows: int
     columns: int
@@ -164,7 +171,6 @@ def _plate_reads(block: PlateBlock, context: _Context) -> list[PlateRead]:
             _Draft(
                 line=builder.first_line,
                 label=builder.label,
-                kind="endpoint",
                 wells=builder.wells,
                 rows=builder.rows,
                 columns=builder.columns,
@@ -196,21 +202,18 @@ def _plate_reads(block: PlateBlock, context: _Context) -> list[PlateRead]:
         if label:
             metadata[c.META_LABEL] = label
             metadata[Meta.LABEL] = label
-        if wavelength is not None:
-            metadata[Meta.WAVELENGTH] = f"{wavelength:g}"
+        note_wavelength(metadata, wavelength)
         reads.append(
-            PlateRead(
-                format=Instrument.BIOTEK_GEN5.value,
-                source_path=context.source.original_path,
-                source_sha256=context.source.sha256,
-                wells=draft.wells,
+            plate_read(
+                context.source,
+                Instrument.BIOTEK_GEN5,
+                draft.wells,
                 index=context.first_index + offset,
                 plate_index=context.plate_index,
                 plate_id=plate_id,
                 label=label,
                 wavelength_nm=wavelength,
                 read_time=read_time,
-                kind=draft.kind,
                 rows=draft.rows,
                 columns=draft.columns,
                 derived=derived,
@@ -223,22 +226,20 @@ def _plate_reads(block: PlateBlock, context: _Context) -> list[PlateRead]:
 
 def _block_metadata(block: PlateBlock, context: _Context) -> dict[str, str]:
     """The header and procedure keys as written, plus the standard keys every read shares."""
-    metadata = {key: value for key, value in block.header.items() if value}
+    metadata = present(block.header)
     metadata.update(_procedure_metadata(block.procedure))
     metadata.update(block.extras)
     if context.encoding is not None:
         metadata[c.META_ENCODING] = context.encoding
     if block.sheet is not None:
         metadata[Meta.SHEET] = block.sheet
-    model = block.header.get(c.READER_TYPE_KEY)
-    if model:
-        metadata[Meta.READER_MODEL] = model
-    serial = block.header.get(c.READER_SERIAL_KEY)
-    if serial:
-        metadata[Meta.READER_SERIAL] = serial
     version = block.header.get(c.SOFTWARE_VERSION)
-    if version:
-        metadata[Meta.SOFTWARE] = c.META_SOFTWARE_PREFIX + version
+    reader = {
+        Meta.READER_MODEL: block.header.get(c.READER_TYPE_KEY),
+        Meta.READER_SERIAL: block.header.get(c.READER_SERIAL_KEY),
+        Meta.SOFTWARE: c.META_SOFTWARE_PREFIX + version if version else None,
+    }
+    metadata.update(present(reader))
     return metadata
 
 
@@ -284,12 +285,13 @@ def _kinetic_geometry(block: PlateBlock) -> tuple[int, int]:
     plate_type = _procedure_metadata(block.procedure).get(c.PLATE_TYPE_KEY, "")
     match = _PLATE_WELLS.search(plate_type)
     if match:
-        rows, columns = c.GEOMETRY_FOR_WELLS[int(match.group(1))]
+        rows, columns = PLATE_SHAPES[int(match.group(1))]
     elif block.grids:
         columns = max(grid.columns for grid in block.grids)
         rows = c.ROWS_FOR_COLUMNS[columns]
     else:
-        rows, columns = _smallest_plate(w for t in block.kinetics for w in t.wells)
+        wells = (well for table in block.kinetics for well in table.wells)
+        rows, columns = geometry_for(wells, at_least=6)
     for table in block.kinetics:
         for well in table.wells:
             if c.ROW_LETTERS.index(well[0]) >= rows or int(well[1:]) > columns:
@@ -298,16 +300,6 @@ def _kinetic_geometry(block: PlateBlock) -> tuple[int, int]:
                 )
                 raise InputFileError(msg, line=table.header_line, well=well)
     return rows, columns
-
-
-def _smallest_plate(wells: Iterable[str]) -> tuple[int, int]:
-    names = list(wells)
-    last_row = max(c.ROW_LETTERS.index(well[0]) + 1 for well in names)
-    last_column = max(int(well[1:]) for well in names)
-    for rows, columns in sorted(c.GEOMETRY_FOR_WELLS.values()):
-        if last_row <= rows and last_column <= columns:
-            return rows, columns
-    return c.GEOMETRY_FOR_WELLS[384]
 
 
 def _kinetic_draft(
@@ -347,7 +339,6 @@ def _kinetic_draft(
     return _Draft(
         line=table.header_line,
         label=table.title,
-        kind="kinetic",
         wells={well: values[-1] for well, values in readings.items()},
         rows=rows,
         columns=columns,
@@ -435,13 +426,8 @@ def _procedure_metadata(procedure: Sequence[Row]) -> dict[str, str]:
 
 def _procedure_wavelengths(text: str) -> list[float]:
     values = [part.strip() for part in text.split(",")]
-    found = [_in_range(float(v)) for v in values if re.fullmatch(r"\d+(?:\.\d+)?", v)]
+    found = [in_wavelength_range(float(v)) for v in values if re.fullmatch(r"\d+(?:\.\d+)?", v)]
     return [v for v in found if v is not None]
-
-
-def _in_range(value: float) -> float | None:
-    low, high = c.WAVELENGTH_RANGE_NM
-    return value if low <= value <= high else None
 
 
 def wavelength_from_label(label: str) -> float | None:
@@ -455,16 +441,7 @@ def wavelength_from_label(label: str) -> float | None:
         if text.casefold().startswith(prefix + " "):
             text = text[len(prefix) + 1 :].strip()
             break
-    bare = _BARE_WAVELENGTH.fullmatch(text)
-    if bare:
-        return _in_range(float(bare.group(1)))
-    matches = list(_WAVELENGTH_AFTER_COLON.finditer(text))
-    if matches and matches[-1].end() == len(text):
-        return _in_range(float(matches[-1].group(1)))
-    bracket = _WAVELENGTH_IN_BRACKETS.search(text)
-    if bracket:
-        return _in_range(float(bracket.group(1)))
-    return None
+    return wavelength_in(text, _LABEL_WAVELENGTHS)
 
 
 def is_derived_label(label: str) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
+from ..common import freeze
 from ..table import Row
 
 __all__ = ["Grid", "GridRow", "KineticRow", "KineticTable", "PlateBlock"]
@@ -83,8 +83,7 @@ class PlateBlock:
     sheet: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "header", MappingProxyType(dict(self.header)))
-        object.__setattr__(self, "extras", MappingProxyType(dict(self.extras)))
+        freeze(self, "header", "extras")
 
     @property
     def name(self) -> str:

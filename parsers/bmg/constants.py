@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..common import ROW_LETTERS as ROW_LETTERS
+from ..common import ROWS_FOR_COLUMNS as ROWS_FOR_COLUMNS
+
 DISPLAY_NAME = "BMG Labtech MARS / Omega export"
 
 # --- MARS CSV (and its Excel twin) --------------------------------------------------------
@@ -35,13 +38,8 @@ RAW_DATA = "raw data"
 # in the label ('Time [s]') or in the cells ('0 h 15 min') win.
 DEFAULT_TIME_UNIT = "min"
 TIME_UNITS_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
-# Column count -> row count of the plates saa-lab reads (6, 12, 24, 48, 96, 384 wells).
-ROWS_FOR_COLUMNS = {3: 2, 4: 3, 6: 4, 8: 6, 12: 8, 24: 16}
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 # 1536-well plates: 48 columns, rows A..Z then a..f.
 COLUMNS_1536 = 48
-# Wavelength bounds (nm) for absorbance read labels.
-WAVELENGTH_RANGE_NM = (200.0, 1100.0)
 
 # --- Omega reader-control .DAT ------------------------------------------------------------
 DAT_TESTNAME = "Testname:"
@@ -72,7 +70,6 @@ META_ID3 = "id3"
 META_MODE = "mode"
 META_VIEW = "view"
 META_DELIMITER = "delimiter"
-META_DATE_ORDER = "date_order"
 META_TIME_UNIT = "time_unit"
 META_WAVELENGTH_SPEC = "wavelength_spec"
 META_CHROMATIC = "chromatic"

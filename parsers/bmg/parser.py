@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
-from saa_lab.domain import KineticSeries, Meta, PlateRead, SourceFile, WellValue
+from saa_lab.domain import Meta, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
 
-from ..base import Instrument, PlateParser, decode, parse_cell
-from ..table import Row, decide_decimal_comma, is_workbook, read_workbook, split_text
+from .. import dates
+from ..base import Instrument, PlateParser, decode
+from ..common import (
+    local_read_time,
+    note_wavelength,
+    plate_read,
+    present,
+    raw_cells,
+    series_wells,
+    split_rows,
+    wavelength_in,
+)
+from ..table import decide_decimal_comma, is_workbook, read_workbook
 from . import constants as c
 from .reader import looks_like_dat, looks_like_mars, read_dat, read_mars
 
 if TYPE_CHECKING:
-    from .structure import BmgExport, RawRead
+    from .structure import BmgExport
 
 __all__ = ["BmgParser", "parse_bmg_datetime", "wavelength_from_title"]
 
@@ -26,7 +37,8 @@ _DATE_TIME = re.compile(
     r"\s*([AaPp])?\.?\s*(?:[Mm]\.?)?$"
 )
 _PARENTHESES = re.compile(r"\(([^()]*)\)\s*$")
-_SINGLE_WAVELENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:nm)?(?:\s+\d+)?\s*$", re.I)
+# A single number in the title's closing parentheses: '(600)', '(450 1)', '(600nm)'.
+_TITLE_WAVELENGTH = re.compile(r"\(\s*(\d+(?:\.\d+)?)\s*(?:nm)?(?:\s+\d+)?\s*\)\s*$", re.I)
 _BMG_FOLDER = re.compile(r"\\BMG\\([^\\]+)\\", re.I)
 _MARS_KEY_CELL = re.compile(r"^\s*(User|Path|Test run no\.|Test name|Date|Time|ID\d)\s*:", re.I)
 _DELIMITERS = (",", ";", "\t")
@@ -43,14 +55,10 @@ class BmgParser(PlateParser):
     def sniff(cls, head: str) -> bool:
         return looks_like_mars(head) or looks_like_dat(head)
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
-        try:
-            if is_workbook(source.contents):
-                return _parse_workbook(source)
-            return _parse_text(source)
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
+        if is_workbook(source.contents):
+            return _parse_workbook(source)
+        return _parse_text(source)
 
 
 def _parse_text(source: SourceFile) -> list[PlateRead]:
@@ -58,13 +66,13 @@ def _parse_text(source: SourceFile) -> list[PlateRead]:
     text = text.removeprefix("\ufeff")
     first = next((line for line in text.splitlines() if line.strip()), "")
     if first.startswith(c.DAT_TESTNAME):
-        export = read_dat(_split(text, "\t"))
-        decimal_comma = decide_decimal_comma(_raw_cells(export), "\t")
+        export = read_dat(split_rows(text, "\t"))
+        decimal_comma = decide_decimal_comma(raw_cells(export.reads), "\t")
         meta = {Meta.ENCODING: encoding}
         return _plate_reads(export, source, decimal_comma=decimal_comma, metadata=meta)
     delimiter = _mars_delimiter(text)
-    export = read_mars(_split(text, delimiter), delimiter=delimiter)
-    decimal_comma = decide_decimal_comma(_raw_cells(export), delimiter)
+    export = read_mars(split_rows(text, delimiter), delimiter=delimiter)
+    decimal_comma = decide_decimal_comma(raw_cells(export.reads), delimiter)
     meta = {Meta.ENCODING: encoding, c.META_DELIMITER: delimiter}
     return _plate_reads(export, source, decimal_comma=decimal_comma, metadata=meta)
 
@@ -79,17 +87,10 @@ def _parse_workbook(source: SourceFile) -> list[PlateRead]:
         except InputFileError as err:
             msg = f"sheet '{sheet.name}': {err.message}"
             raise InputFileError(msg, line=err.line, well=err.well) from err
-        decimal_comma = decide_decimal_comma(_raw_cells(export), "\t")
+        decimal_comma = decide_decimal_comma(raw_cells(export.reads), "\t")
         meta = {Meta.SHEET: sheet.name}
         return _plate_reads(export, source, decimal_comma=decimal_comma, metadata=meta)
     raise InputFileError(c.NO_MARS_HEADER)
-
-
-def _split(text: str, delimiter: str) -> list[Row]:
-    try:
-        return split_text(text, delimiter)
-    except csv.Error as exc:
-        raise InputFileError(f"the file cannot be split into fields: {exc}") from exc
 
 
 def _mars_delimiter(text: str) -> str:
@@ -106,12 +107,6 @@ def _mars_delimiter(text: str) -> str:
     return best
 
 
-def _raw_cells(export: BmgExport) -> Iterable[str]:
-    for read in export.reads:
-        for cells in read.cells.values():
-            yield from cells
-
-
 # --- dates -------------------------------------------------------------------------------------
 
 
@@ -125,27 +120,12 @@ def parse_bmg_datetime(text: str, *, year_first_two_digits: bool = False) -> tup
     match = _DATE_TIME.match(text.strip())
     if not match:
         raise ValueError(text)
-    a, separator, b, y, hour, minute, second, half = match.groups()
-    first, middle, last = int(a), int(b), int(y)
-    if len(a) == 4:
-        year, month, day, order = first, middle, last, "Y-M-D"
-    elif year_first_two_digits and len(y) <= 2 and len(a) <= 2:
-        year, month, day, order = 2000 + first, middle, last, "YY/MM/DD"
+    first, separator, second, last, hour, minute, seconds, half = match.groups()
+    if year_first_two_digits and len(last) <= 2 and len(first) <= 2:
+        day = dates.NumericDate(2000 + int(first), int(second), int(last), "YY/MM/DD")
     else:
-        year = last + 2000 if len(y) <= 2 else last
-        if separator == "." or first > 12:
-            month, day, order = middle, first, "D/M/Y"
-        elif middle > 12 or half is not None:
-            month, day, order = first, middle, "M/D/Y"
-        else:
-            month, day, order = middle, first, "D/M/Y"
-    hours = int(hour)
-    if half is not None:
-        if not 1 <= hours <= 12:
-            raise ValueError(text)
-        hours = hours % 12 + (12 if half.upper() == "P" else 0)
-    moment = datetime(year, month, day, hours, int(minute), int(second or 0))  # noqa: DTZ001
-    return moment, order
+        day = dates.numeric_date(first, separator, second, last, month_first=half is not None)
+    return dates.naive_datetime(day, hour, minute, seconds, half), day.order
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -153,29 +133,20 @@ def parse_bmg_datetime(text: str, *, year_first_two_digits: bool = False) -> tup
 
 def wavelength_from_title(title: str) -> float | None:
     """The nm of an absorbance title: 'Raw Data (600)', '(450 1)', 'Chromatic 1 (600nm)'."""
-    match = _PARENTHESES.search(title)
-    if not match:
-        return None
-    single = _SINGLE_WAVELENGTH.match(match.group(1))
-    if not single:
-        return None
-    value = float(single.group(1))
-    low, high = c.WAVELENGTH_RANGE_NM
-    return value if low <= value <= high else None
+    return wavelength_in(title, (_TITLE_WAVELENGTH,))
 
 
 def _read_time(export: BmgExport, source: SourceFile) -> tuple[datetime | None, dict[str, str]]:
     if not export.date_text:
         return None, {}
-    try:
-        moment, order = parse_bmg_datetime(
-            export.date_text, year_first_two_digits=export.view == c.VIEW_DAT
-        )
-    except ValueError as exc:
-        msg = c.BAD_DATE.format(found=export.date_text)
-        raise InputFileError(msg, line=export.date_line) from exc
-    aware = moment.replace(tzinfo=source.timezone)
-    return aware, {Meta.READ_TIME: moment.isoformat(), c.META_DATE_ORDER: order}
+    dat = export.view == c.VIEW_DAT
+    return local_read_time(
+        export.date_text,
+        line=export.date_line,
+        source=source,
+        parse=partial(parse_bmg_datetime, year_first_two_digits=dat),
+        message=c.BAD_DATE,
+    )
 
 
 def _export_metadata(export: BmgExport) -> tuple[str | None, dict[str, str]]:
@@ -212,7 +183,7 @@ def _export_metadata(export: BmgExport) -> tuple[str | None, dict[str, str]]:
             c.META_ID2: header.get("id2"),
             c.META_ID3: header.get("id3"),
         }
-    meta.update({key: value for key, value in pairs.items() if value})
+    meta.update(present(pairs))
     if plate_id:
         meta[Meta.PLATE_ID] = plate_id
     return plate_id, meta
@@ -236,22 +207,18 @@ def _plate_reads(
         spec = _PARENTHESES.search(raw.title)
         if spec and export.view != c.VIEW_DAT:
             meta[c.META_WAVELENGTH_SPEC] = spec.group(1).strip()
-        if wavelength is not None:
-            meta[Meta.WAVELENGTH] = f"{wavelength:g}"
-        wells, kinetic = _wells(raw, decimal_comma=decimal_comma)
+        note_wavelength(meta, wavelength)
+        wells, kinetic = series_wells(raw, decimal_comma=decimal_comma)
         reads.append(
-            PlateRead(
-                format=Instrument.BMG.value,
-                source_path=source.original_path,
-                source_sha256=source.sha256,
-                wells=wells,
+            plate_read(
+                source,
+                Instrument.BMG,
+                wells,
                 index=index,
-                plate_index=0,
                 plate_id=plate_id,
                 label=raw.title,
                 wavelength_nm=wavelength,
                 read_time=read_time,
-                kind="kinetic" if kinetic is not None else "endpoint",
                 rows=raw.rows,
                 columns=raw.columns,
                 derived=derived,
@@ -260,23 +227,3 @@ def _plate_reads(
             )
         )
     return reads
-
-
-def _wells(
-    raw: RawRead, *, decimal_comma: bool
-) -> tuple[dict[str, WellValue], KineticSeries | None]:
-    """Endpoint: the wells with a cell; kinetic: every well read at least once, last reading."""
-    if not raw.kinetic:
-        wells = {
-            well: parse_cell(cells[0], decimal_comma=decimal_comma)
-            for well, cells in raw.cells.items()
-            if cells and cells[0].strip()
-        }
-        return wells, None
-    readings = {
-        well: tuple(parse_cell(cell, decimal_comma=decimal_comma) for cell in cells)
-        for well, cells in raw.cells.items()
-        if any(cell.strip() for cell in cells)
-    }
-    last = {well: series[-1] for well, series in readings.items()}
-    return last, KineticSeries(times_s=raw.times_s, readings=readings)

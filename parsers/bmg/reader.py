@@ -19,6 +19,8 @@ from saa_lab.errors import InputFileError
 from saa_lab.wells import normalize_well
 
 from ..base import parse_cell
+from ..common import geometry_for
+from ..dates import clock_seconds
 from ..table import Row
 from . import constants as c
 from .structure import BmgExport, RawRead
@@ -48,7 +50,6 @@ _HMS = re.compile(
     r"(?:(?P<s>\d+(?:[.,]\d+)?)\s*s)?$",
     re.I,
 )
-_CLOCK = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:[.,]\d+)?)$")
 _UNIT_IN_LABEL = re.compile(r"[\[(]\s*(s|sec|min|h)\s*[\])]", re.I)
 
 
@@ -114,22 +115,14 @@ def parse_time_s(text: str, unit: str) -> float | None:
         return None
     if _NUMBER.match(cell):
         return _to_float(cell) * c.TIME_UNITS_S[unit]
-    clock = _CLOCK.match(cell)
-    if clock:
-        hours, minutes, seconds = clock.groups()
-        return int(hours) * 3600 + int(minutes) * 60 + _to_float(seconds)
+    clock = clock_seconds(cell)
+    if clock is not None:
+        return clock
     parts = _HMS.match(cell)
     if parts and any(parts.groupdict().values()):
         h, m, s = (_to_float(parts.group(k)) if parts.group(k) else 0.0 for k in "hms")
         return h * 3600 + m * 60 + s
     return None
-
-
-def _standard_geometry(wells: Sequence[str]) -> tuple[int, int]:
-    """96 (8×12) unless a well lies beyond H or 12, then 384 (16×24)."""
-    if all(w[0] <= "H" and int(w[1:]) <= 12 for w in wells):
-        return 8, 12
-    return 16, 24
 
 
 # --- MARS ------------------------------------------------------------------------------------
@@ -337,7 +330,7 @@ def _read_table(body: Sequence[Row], start: int) -> tuple[list[RawRead], int, st
         unit = time_unit_of(label) or c.DEFAULT_TIME_UNIT
         for i, cell in enumerate(cells):
             seconds[i] = parse_time_s(cell, unit)
-    rows, columns = _standard_geometry(list(series))
+    rows, columns = geometry_for(series)
     reads: list[RawRead] = []
     for title in dict.fromkeys(layout.titles):
         positions = [i for i, t in enumerate(layout.titles) if t == title]

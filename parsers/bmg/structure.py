@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+
+from ..common import RawSeries, freeze
 
 __all__ = ["BmgExport", "RawRead"]
 
 
 @dataclass(frozen=True)
-class RawRead:
-    """One read as the file lays it out: a title, its times and each well's raw cells.
-
-    ``cells[well]`` holds one raw cell per time point (one for an endpoint read);
-    ``times_s`` is empty for an endpoint read and otherwise counts seconds from
-    the read's first time point.
-    """
+class RawRead(RawSeries):
+    """One read as the file lays it out: a title, its times and each well's raw cells
+    (see :class:`..common.RawSeries`)."""
 
     title: str
     line: int
@@ -25,14 +22,6 @@ class RawRead:
     cells: Mapping[str, tuple[str, ...]]
     times_s: tuple[float, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cells", MappingProxyType(dict(self.cells)))
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-
-    @property
-    def kinetic(self) -> bool:
-        return len(self.times_s) > 1
 
 
 @dataclass(frozen=True)
@@ -48,5 +37,4 @@ class BmgExport:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "header", MappingProxyType(dict(self.header)))
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        freeze(self, "header", "metadata")

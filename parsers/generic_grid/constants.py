@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from ..common import ROW_LETTERS as ROW_LETTERS
+from ..common import ROWS_FOR_COLUMNS as ROWS_FOR_COLUMNS
+
 DISPLAY_NAME = "Generic plate grid (CSV/TSV)"
 
 # Comma, semicolon (European exports, where the decimal mark may be a comma) or tab.
 DELIMITERS = (",", ";", "\t")
 # Delimiters under which a decimal comma is possible (never in a comma-separated file).
 DECIMAL_COMMA_DELIMITERS = frozenset({";", "\t"})
-# Columns of a plate grid -> its rows (6, 12, 24, 48, 96 and 384 wells).
-ROWS_FOR_COLUMNS = {3: 2, 4: 3, 6: 4, 8: 6, 12: 8, 24: 16}
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 # Cells allowed before the 1…N column numbers in the header line (case-insensitive).
 CORNER_CELLS = frozenset({"", "<>", "well", "wells", "row", "abs", "od"})
 # A header numbers at least this many columns (shorter number runs are metadata).

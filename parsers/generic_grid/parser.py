@@ -10,24 +10,28 @@ the ``Label`` and the read time; other keys are kept as metadata.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime
 
 from saa_lab.domain import Meta, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..common import (
+    decimal_commas,
+    key_value,
+    metadata_key,
+    metadata_wavelength,
+    note_wavelength,
+    plate_read,
+)
+from ..dates import find_timestamp
 from ..table import SHEET_MARKER
 from . import constants as c
 from .reader import CsvLine, GridBlock, check_grid, read_blocks, split_lines
-from .timestamps import find_timestamp
 
 __all__ = ["GenericGridParser", "has_vendor_marker"]
 
-_WAVELENGTH = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(?:nm)?$", re.IGNORECASE)
-_UNIT_SUFFIX = re.compile(r"\s*[(\[]\s*nm\s*[)\]]$", re.IGNORECASE)
 _COMMA_NUMBER = re.compile(r"\d,\d")
-_POINT_NUMBER = re.compile(r"\d\.\d")
 
 
 def has_vendor_marker(head: str) -> bool:
@@ -54,13 +58,9 @@ class GenericGridParser(PlateParser):
                 return True
         return False
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
         text, encoding = decode(source)
-        try:
-            return [_parse_text(text, source, encoding)]
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
+        return [_parse_text(text, source, encoding)]
 
 
 def _choose_delimiter(text: str) -> tuple[str, list[GridBlock], list[CsvLine]]:
@@ -99,15 +99,15 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> PlateRead:
     wavelength: float | None = None
     stamp: datetime | None = None
     for line in others:
-        pair = _key_value(line)
+        pair = key_value([cell for cell in line.cells if cell])
         if pair is None:
             continue
         key, value = pair
-        normal = _UNIT_SUFFIX.sub("", key.casefold())
+        normal = metadata_key(key)
         if normal in c.PLATE_ID_KEYS:
             plate_id = plate_id or value
         elif normal in c.WAVELENGTH_KEYS:
-            wavelength = wavelength or _wavelength(value, line.number)
+            wavelength = wavelength or metadata_wavelength(value, line.number, c.BAD_WAVELENGTH)
         elif normal in c.LABEL_KEYS:
             label = label or value
         if normal in c.DATE_KEYS:
@@ -122,25 +122,21 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> PlateRead:
         metadata[Meta.READ_TIME] = read_time.isoformat()
     if plate_id:
         metadata[Meta.PLATE_ID] = plate_id
-    if wavelength is not None:
-        metadata[Meta.WAVELENGTH] = f"{wavelength:g}"
+    note_wavelength(metadata, wavelength)
     if label:
         metadata[Meta.LABEL] = label
     rows = c.ROWS_FOR_COLUMNS[columns]
-    return PlateRead(
-        format=Instrument.GENERIC_GRID.value,
-        source_path=source.original_path,
-        source_sha256=source.sha256,
-        wells=wells,
+    return plate_read(
+        source,
+        Instrument.GENERIC_GRID,
+        wells,
         index=0,
         plate_id=plate_id,
         label=label,
         wavelength_nm=wavelength,
         read_time=read_time,
-        kind="endpoint",
         rows=rows,
         columns=columns,
-        derived=False,
         metadata=metadata,
     )
 
@@ -153,36 +149,7 @@ def _year_first_stamp(line: CsvLine) -> datetime | None:
     return None
 
 
-def _key_value(line: CsvLine) -> tuple[str, str] | None:
-    """``Key,Value`` (further cells joined) or a single ``Key: Value`` cell; else None."""
-    cells = [cell for cell in line.cells if cell]
-    if len(cells) >= 2:
-        key, value = cells[0], " ".join(cells[1:])
-    elif len(cells) == 1 and ":" in cells[0]:
-        key, _, value = cells[0].partition(":")
-    else:
-        return None
-    key = key.strip().removesuffix(":").strip()
-    value = value.strip()
-    if not key or not value:
-        return None
-    return key, value
-
-
-def _wavelength(value: str, line: int) -> float:
-    match = _WAVELENGTH.match(value.strip())
-    if not match:
-        raise InputFileError(c.BAD_WAVELENGTH.format(found=value), line=line)
-    return float(match.group(1).replace(",", "."))
-
-
 def _check_decimal_mark(grid: GridBlock, columns: int) -> None:
     """One decimal mark per file: refuse grids that mix ``0,5`` and ``0.5``."""
-    rows: Sequence[tuple[int, str]] = [
-        (row.line, cell) for row in grid.rows for cell in row.values(columns)
-    ]
-    commas = [(line, cell) for line, cell in rows if _COMMA_NUMBER.search(cell)]
-    points = [(line, cell) for line, cell in rows if _POINT_NUMBER.search(cell)]
-    if commas and points:
-        line, cell = max(commas[0], points[0])
-        raise InputFileError(c.MIXED_DECIMAL.format(cell=cell), line=line)
+    cells = [(row.line, cell) for row in grid.rows for cell in row.values(columns)]
+    decimal_commas(cells, _COMMA_NUMBER, c.MIXED_DECIMAL)

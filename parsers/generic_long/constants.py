@@ -50,10 +50,6 @@ MAX_PREAMBLE_CELLS = 3
 # sniff() wants this many well rows under the header (the smallest plate has 6 wells).
 MIN_ROWS = 6
 
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
-# Wells in a plate -> (rows, columns).
-PLATE_SHAPES = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
-
 # Metadata keys (case-insensitive, without ':' or a '(nm)' unit).
 PLATE_ID_KEYS = frozenset({"plate id", "plateid", "plate barcode", "barcode", "plate name"})
 WAVELENGTH_KEYS = frozenset({"wavelength", "measurement wavelength", "sample wavelength"})

@@ -18,8 +18,18 @@ from saa_lab.domain import Meta, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..common import (
+    PLATE_SHAPES,
+    decimal_commas,
+    key_value,
+    metadata_key,
+    metadata_wavelength,
+    note_wavelength,
+    plate_read,
+    smallest_plate,
+)
+from ..dates import find_timestamp
 from ..generic_grid.parser import has_vendor_marker
-from ..generic_grid.timestamps import find_timestamp
 from ..table import Row, split_text
 from . import constants as c
 from .reader import (
@@ -33,11 +43,8 @@ from .reader import (
 
 __all__ = ["GenericLongParser"]
 
-_WAVELENGTH = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(?:nm)?$", re.IGNORECASE)
-_UNIT_SUFFIX = re.compile(r"\s*[(\[]\s*nm\s*[)\]]$", re.IGNORECASE)
 _PLATE_SIZE = re.compile(r"\b(6|12|24|48|96|384)\b")
 _COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")
-_POINT_DECIMAL = re.compile(r"\d\.\d")
 
 
 class GenericLongParser(PlateParser):
@@ -61,13 +68,9 @@ class GenericLongParser(PlateParser):
                 return count_well_rows(rows, index + 1, column) >= c.MIN_ROWS
         return False
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
         text, encoding = decode(source)
-        try:
-            return _parse_text(text.removeprefix("\ufeff"), source, encoding)
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
+        return _parse_text(text.removeprefix("\ufeff"), source, encoding)
 
 
 def _choose(text: str) -> tuple[str, list[Row]]:
@@ -114,7 +117,9 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> list[PlateRead]
             metadata[Meta.READ_TIME] = read_time.isoformat()
     if preamble.plate_id:
         metadata[Meta.PLATE_ID] = preamble.plate_id
-    file_wavelength = _wavelength(*preamble.wavelength) if preamble.wavelength else None
+    file_wavelength: float | None = None
+    if preamble.wavelength:
+        file_wavelength = metadata_wavelength(*preamble.wavelength, c.BAD_WAVELENGTH)
 
     value_columns = table.header.value_columns
     reads: list[PlateRead] = []
@@ -128,21 +133,17 @@ def _parse_text(text: str, source: SourceFile, encoding: str) -> list[PlateRead]
             for row in sorted(table.rows, key=lambda r: (r.row, r.column))
         }
         read_meta = {**metadata, Meta.LABEL: label}
-        if wavelength is not None:
-            read_meta[Meta.WAVELENGTH] = f"{wavelength:g}"
+        note_wavelength(read_meta, wavelength)
         reads.append(
-            PlateRead(
-                format=Instrument.GENERIC_LONG.value,
-                source_path=source.original_path,
-                source_sha256=source.sha256,
-                wells=wells,
+            plate_read(
+                source,
+                Instrument.GENERIC_LONG,
+                wells,
                 index=len(reads),
-                plate_index=0,
                 plate_id=preamble.plate_id,
                 label=label,
                 wavelength_nm=wavelength,
                 read_time=read_time,
-                kind="endpoint",
                 rows=rows_n,
                 columns=columns_n,
                 derived=is_derived_header(label),
@@ -162,15 +163,11 @@ def _preamble(table: LongTable) -> _Preamble:
         if len(cells) == 1 and ":" not in cells[0]:
             found.metadata.setdefault(c.META_TITLE, cells[0])
             continue
-        if len(cells) == 1:
-            key, _, value = cells[0].partition(":")
-        else:
-            key, value = cells[0], " ".join(cells[1:])
-        key = key.strip().removesuffix(":").strip()
-        value = value.strip()
-        if not key or not value:
+        pair = key_value(cells)
+        if pair is None:
             continue
-        normal = _UNIT_SUFFIX.sub("", " ".join(key.split()).casefold())
+        key, value = pair
+        normal = metadata_key(" ".join(key.split()))
         if normal in c.PLATE_ID_KEYS:
             found.plate_id = found.plate_id or value
         elif normal in c.WAVELENGTH_KEYS:
@@ -183,23 +180,15 @@ def _preamble(table: LongTable) -> _Preamble:
     return found
 
 
-def _wavelength(value: str, line: int) -> float:
-    match = _WAVELENGTH.match(value.strip())
-    if not match:
-        raise InputFileError(c.BAD_WAVELENGTH.format(found=value), line=line)
-    return float(match.group(1).replace(",", "."))
-
-
 def _shape(table: LongTable, size_text: str | None) -> tuple[int, int]:
     """The plate's rows and columns: as the metadata declares, else 96 or 384 wells."""
     shape: tuple[int, int] | None = None
     if size_text:
         match = _PLATE_SIZE.search(size_text)
         if match:
-            shape = c.PLATE_SHAPES[int(match.group(1))]
+            shape = PLATE_SHAPES[int(match.group(1))]
     if shape is None:
-        fits_96 = all(row.row < 8 and row.column <= 12 for row in table.rows)
-        shape = c.PLATE_SHAPES[96] if fits_96 else c.PLATE_SHAPES[384]
+        shape = smallest_plate((row.row, row.column) for row in table.rows)
     rows_n, columns_n = shape
     for row in table.rows:
         if row.row >= rows_n or row.column > columns_n:
@@ -213,9 +202,4 @@ def _decimal_comma(table: LongTable, delimiter: str) -> bool:
     if delimiter == ",":
         return False
     cells = [(row.line, row.cells[n]) for row in table.rows for n in table.header.value_columns]
-    commas = [(line, cell) for line, cell in cells if _COMMA_DECIMAL.match(cell)]
-    points = [(line, cell) for line, cell in cells if _POINT_DECIMAL.search(cell)]
-    if commas and points:
-        line, cell = max(commas[0], points[0])
-        raise InputFileError(c.MIXED_DECIMAL.format(cell=cell), line=line)
-    return bool(commas)
+    return decimal_commas(cells, _COMMA_DECIMAL, c.MIXED_DECIMAL)

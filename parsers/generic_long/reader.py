@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from saa_lab.errors import InputFileError
 
+from ..common import parse_well, wavelength_in
 from ..table import Row
 from . import constants as c
 
@@ -28,7 +29,6 @@ __all__ = [
     "wavelength_of_header",
 ]
 
-_WELL = re.compile(r"^([A-Za-z])\s*0*(\d{1,3})$")
 _WAVELENGTH_HEADER = re.compile(
     r"^(?:(?:abs(?:orbance)?|od|a|optical density|value|raw|raw data)\s*[-_@:]?\s*)?"
     r"[(\[]?\s*(\d{3,4}(?:\.\d+)?)\s*(?:nm)?\s*[)\]]?$"
@@ -39,28 +39,14 @@ _VALUE_PREFIX = re.compile(
 )
 _KINETIC = re.compile(r"^(?:time|repeat|cycle|reading|kinetic)\b|^read\.")
 _BRACKETED = re.compile(r"^\[.+\]$")
-WAVELENGTH_RANGE_NM = (200.0, 1100.0)
 
 
 def _name(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def parse_well(text: str) -> tuple[int, int] | None:
-    """``A1``, ``A01``, ``a 1`` → (row index from 0, column from 1); None if not a well."""
-    match = _WELL.match(text.strip())
-    if not match or int(match.group(2)) < 1:
-        return None
-    return ord(match.group(1).upper()) - ord("A"), int(match.group(2))
-
-
 def wavelength_of_header(name: str) -> float | None:
-    match = _WAVELENGTH_HEADER.match(_name(name))
-    if not match:
-        return None
-    value = float(match.group(1))
-    low, high = WAVELENGTH_RANGE_NM
-    return value if low <= value <= high else None
+    return wavelength_in(_name(name), (_WAVELENGTH_HEADER,))
 
 
 def _is_value_header(name: str) -> bool:

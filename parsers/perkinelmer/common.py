@@ -1,14 +1,20 @@
-"""Helpers the PerkinElmer readers share: wells, geometry, times, dates and wavelengths."""
+"""What the PerkinElmer readers share: cell values, well names, dates and wavelengths.
+
+Plate shapes, elapsed times and the date grammar are the parsers' shared ones
+(:mod:`..common`, :mod:`..dates`); PerkinElmer's own conventions are here.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import datetime
 
 from saa_lab.errors import InputFileError
 from saa_lab.wells import normalize_well
 
+from .. import dates
+from ..common import geometry_for, wavelength_in
+from ..dates import clock_seconds
 from . import constants as c
 
 __all__ = [
@@ -20,7 +26,6 @@ __all__ = [
     "well_name",
 ]
 
-_CLOCK = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:[.,]\d+)?)$")
 _DATE_TIME = re.compile(
     r"^(\d{1,4})([./-])(\d{1,2})[./-](\d{1,4})[\sT]+(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?"
     r"(?:[.,]\d+)?\s*(?:([AaPp])(\.?)\s*[Mm]\.?)?$"
@@ -55,22 +60,6 @@ def well_name(text: str, *, line: int, message: str) -> str:
     return well
 
 
-def geometry_for(wells: Iterable[str]) -> tuple[int, int]:
-    """96 (8×12) unless a well lies beyond H or 12, then 384 (16×24)."""
-    if all(w[0] <= "H" and int(w[1:]) <= 12 for w in wells):
-        return 8, 12
-    return 16, 24
-
-
-def clock_seconds(text: str) -> float | None:
-    """Seconds from 'hh:mm:ss(.ss)'; None when the text is not such a time."""
-    match = _CLOCK.match(text.strip())
-    if not match:
-        return None
-    hours, minutes, seconds = match.groups()
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds.replace(",", "."))
-
-
 def parse_pe_datetime(text: str) -> tuple[datetime, str]:
     """A naive datetime and the date order used; raises ValueError.
 
@@ -82,33 +71,12 @@ def parse_pe_datetime(text: str) -> tuple[datetime, str]:
     match = _DATE_TIME.match(" ".join(text.split()))
     if not match:
         raise ValueError(text)
-    a, separator, b, y, hour, minute, second, half, dot = match.groups()
-    first, middle, last = int(a), int(b), int(y)
-    if len(a) == 4:
-        year, month, day, order = first, middle, last, "Y-M-D"
-    else:
-        year = last + 2000 if len(y) <= 2 else last
-        if separator == "." or first > 12:
-            month, day, order = middle, first, "D/M/Y"
-        elif middle > 12 or (half is not None and not dot):
-            month, day, order = first, middle, "M/D/Y"
-        else:
-            month, day, order = middle, first, "D/M/Y"
-    hours = int(hour)
-    if half is not None:
-        if not 1 <= hours <= 12:
-            raise ValueError(text)
-        hours = hours % 12 + (12 if half.upper() == "P" else 0)
-    moment = datetime(year, month, day, hours, int(minute), int(second or 0))  # noqa: DTZ001
-    return moment, order
+    first, separator, second, last, hour, minute, seconds, half, dot = match.groups()
+    us_clock = half is not None and not dot
+    day = dates.numeric_date(first, separator, second, last, month_first=us_clock)
+    return dates.naive_datetime(day, hour, minute, seconds, half), day.order
 
 
 def wavelength_from_label(label: str) -> float | None:
     """The nm of an absorbance label: 'A450(1)', 'OD600', 'Absorbance @ 600 (A)', 'Abs 562'."""
-    for pattern in _ABSORBANCE:
-        match = pattern.search(label)
-        if match:
-            value = float(match.group(1))
-            low, high = c.WAVELENGTH_RANGE_NM
-            return value if low <= value <= high else None
-    return None
+    return wavelength_in(label, _ABSORBANCE)

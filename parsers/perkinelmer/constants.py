@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from ..common import ROW_LETTERS as ROW_LETTERS
+from ..common import ROWS_FOR_COLUMNS as ROWS_FOR_COLUMNS
+
 DISPLAY_NAME = "PerkinElmer EnVision / EnSpire / VICTOR export"
 
 FAMILY_ENVISION = "envision"
 FAMILY_VICTOR_X3 = "victor_x3"
 FAMILY_NIVO = "victor_nivo"
 
-# Column count -> row count of the plates saa-lab reads (6, 12, 24, 48, 96, 384 wells).
-ROWS_FOR_COLUMNS = {3: 2, 4: 3, 6: 4, 8: 6, 12: 8, 24: 16}
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
-WAVELENGTH_RANGE_NM = (200.0, 1100.0)
 # Cells that mean "no value given" in metadata columns (Barcode, temperatures, dates).
 NOT_GIVEN = frozenset({"", "n/a", "n.a.", "na", "-"})
 
@@ -83,7 +82,6 @@ META_BARCODE = "barcode"
 META_REPEAT = "repeat"
 META_PROTOCOL = "protocol_name"
 META_ASSAY_ID = "assay_id"
-META_DATE_ORDER = "date_order"
 META_LOCAL_TIME = "local_start_time"
 META_EXCITATION = "excitation"
 META_EMISSION = "emission"

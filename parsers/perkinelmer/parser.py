@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from saa_lab.domain import KineticSeries, Meta, NoValueReason, PlateRead, SourceFile, WellValue
+from saa_lab.domain import Meta, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
 
-from ..base import Instrument, PlateParser, decode, parse_cell
-from ..table import Row, decide_decimal_comma, split_text
+from ..base import Instrument, PlateParser, decode
+from ..common import (
+    local_read_time,
+    note_wavelength,
+    plate_read,
+    raw_cells,
+    series_wells,
+    split_rows,
+)
+from ..table import decide_decimal_comma
 from . import constants as c
 from .common import parse_pe_datetime, wavelength_from_label
 from .reader import looks_like_envision, read_envision
@@ -36,32 +43,21 @@ class PerkinElmerParser(PlateParser):
     def sniff(cls, head: str) -> bool:
         return looks_like_envision(head) or looks_like_x3(head) or looks_like_nivo(head)
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
         text, encoding = decode(source)
         text = text.removeprefix("\ufeff")
-        try:
-            if looks_like_x3(text[:4096]):
-                delimiter = "\t"
-                export = read_x3(_split(text, delimiter))
-            elif looks_like_nivo(text[:4096]):
-                delimiter = _delimiter(text, c.NIVO_START)
-                export = read_nivo(_split(text, delimiter))
-            else:
-                delimiter = _delimiter(text, "Plate")
-                export = read_envision(_split(text, delimiter))
-            decimal_comma = decide_decimal_comma(_raw_cells(export), delimiter)
-            meta = {Meta.ENCODING: encoding, c.META_DELIMITER: delimiter}
-            return _plate_reads(export, source, decimal_comma=decimal_comma, metadata=meta)
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
-
-
-def _split(text: str, delimiter: str) -> list[Row]:
-    try:
-        return split_text(text, delimiter)
-    except csv.Error as exc:
-        raise InputFileError(f"the file cannot be split into fields: {exc}") from exc
+        if looks_like_x3(text[:4096]):
+            delimiter = "\t"
+            export = read_x3(split_rows(text, delimiter))
+        elif looks_like_nivo(text[:4096]):
+            delimiter = _delimiter(text, c.NIVO_START)
+            export = read_nivo(split_rows(text, delimiter))
+        else:
+            delimiter = _delimiter(text, "Plate")
+            export = read_envision(split_rows(text, delimiter))
+        decimal_comma = decide_decimal_comma(raw_cells(export.reads), delimiter)
+        meta = {Meta.ENCODING: encoding, c.META_DELIMITER: delimiter}
+        return _plate_reads(export, source, decimal_comma=decimal_comma, metadata=meta)
 
 
 def _delimiter(text: str, key: str) -> str:
@@ -72,12 +68,6 @@ def _delimiter(text: str, key: str) -> str:
             if following in _DELIMITERS:
                 return following
     return ","
-
-
-def _raw_cells(export: PeExport) -> Iterable[str]:
-    for read in export.reads:
-        for cells in read.cells.values():
-            yield from cells
 
 
 def _read_time(
@@ -93,15 +83,10 @@ def _read_time(
     text = read.date_text or export.date_text
     if not text:
         return None, {}
-    try:
-        naive, order = parse_pe_datetime(text)
-    except ValueError as exc:
-        line = read.date_line if read.date_text else export.date_line
-        raise InputFileError(c.BAD_DATE.format(found=text), line=line) from exc
-    return naive.replace(tzinfo=source.timezone), {
-        Meta.READ_TIME: naive.isoformat(),
-        c.META_DATE_ORDER: order,
-    }
+    line = read.date_line if read.date_text else export.date_line
+    return local_read_time(
+        text, line=line, source=source, parse=parse_pe_datetime, message=c.BAD_DATE
+    )
 
 
 def _wavelength(read: PeRead) -> float | None:
@@ -135,24 +120,21 @@ def _plate_reads(
         }
         if raw.plate_id:
             meta[Meta.PLATE_ID] = raw.plate_id
-        if wavelength is not None:
-            meta[Meta.WAVELENGTH] = f"{wavelength:g}"
+        note_wavelength(meta, wavelength)
         if raw.saturated:
             meta[c.META_SATURATED] = ", ".join(sorted(raw.saturated))
-        wells, kinetic = _wells(raw, decimal_comma=decimal_comma)
+        wells, kinetic = series_wells(raw, decimal_comma=decimal_comma, saturated=raw.saturated)
         reads.append(
-            PlateRead(
-                format=Instrument.PERKINELMER.value,
-                source_path=source.original_path,
-                source_sha256=source.sha256,
-                wells=wells,
+            plate_read(
+                source,
+                Instrument.PERKINELMER,
+                wells,
                 index=index,
                 plate_index=plate_order.index(raw.plate),
                 plate_id=raw.plate_id,
                 label=raw.label,
                 wavelength_nm=wavelength,
                 read_time=read_time,
-                kind="kinetic" if kinetic is not None else "endpoint",
                 rows=raw.rows,
                 columns=raw.columns,
                 derived=raw.derived,
@@ -161,31 +143,3 @@ def _plate_reads(
             )
         )
     return reads
-
-
-def _cell(raw: str, well: str, saturated: frozenset[str], *, decimal_comma: bool) -> WellValue:
-    value = parse_cell(raw, decimal_comma=decimal_comma)
-    if well in saturated and value.value is not None:
-        # The 'Saturated for …' grid marks this well SAT: its number is not a reading.
-        return WellValue(None, value.raw, NoValueReason.OVERFLOW)
-    return value
-
-
-def _wells(
-    raw: PeRead, *, decimal_comma: bool
-) -> tuple[dict[str, WellValue], KineticSeries | None]:
-    """Endpoint: the wells with a cell; kinetic: every well read at least once, last reading."""
-    if not raw.kinetic:
-        wells = {
-            well: _cell(cells[0], well, raw.saturated, decimal_comma=decimal_comma)
-            for well, cells in raw.cells.items()
-            if cells and cells[0].strip()
-        }
-        return wells, None
-    readings = {
-        well: tuple(_cell(x, well, raw.saturated, decimal_comma=decimal_comma) for x in cells)
-        for well, cells in raw.cells.items()
-        if any(cell.strip() for cell in cells)
-    }
-    last = {well: series[-1] for well, series in readings.items()}
-    return last, KineticSeries(times_s=raw.times_s, readings=readings)

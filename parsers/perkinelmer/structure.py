@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+
+from ..common import RawSeries, freeze
 
 __all__ = ["PeExport", "PeRead"]
 
 
 @dataclass(frozen=True)
-class PeRead:
-    """One read of one plate: its label, each well's raw cells over time, and its context.
+class PeRead(RawSeries):
+    """One read of one plate: its label, each well's raw cells over time (see
+    :class:`..common.RawSeries`), and its context.
 
-    ``cells[well]`` holds one raw cell per time point (one for an endpoint read);
-    ``times_s`` is empty for an endpoint read and otherwise counts seconds from the
-    first time point. ``date_text`` is the read's local date and time as written;
-    ``utc_text`` an ISO time with offset when the file gives one.
+    ``date_text`` is the read's local date and time as written; ``utc_text`` an ISO
+    time with offset when the file gives one.
     """
 
     plate: str
@@ -34,14 +34,6 @@ class PeRead:
     saturated: frozenset[str] = frozenset()
     metadata: Mapping[str, str] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cells", MappingProxyType(dict(self.cells)))
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-
-    @property
-    def kinetic(self) -> bool:
-        return len(self.times_s) > 1
-
 
 @dataclass(frozen=True)
 class PeExport:
@@ -55,4 +47,4 @@ class PeExport:
     date_line: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        freeze(self, "metadata")

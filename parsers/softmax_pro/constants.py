@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from saa_lab.domain import NoValueReason
 
+from ..common import PLATE_SHAPES as PLATE_SHAPES
+from ..common import ROW_LETTERS as ROW_LETTERS
+
 DISPLAY_NAME = "Molecular Devices SoftMax Pro text export"
 
 # --- Layout of the export -----------------------------------------------------------------
@@ -55,9 +58,6 @@ RAW = "Raw"
 # The second cell of a grid's column header line.
 TEMPERATURE_PREFIX = "temperature"
 
-# Wells on the plate for a declared well count: (rows, columns).
-PLATE_SHAPES = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 # Luminescence writes wavelength 0 for "no wavelength".
 NO_WAVELENGTH = 0.0
 

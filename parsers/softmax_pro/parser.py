@@ -19,6 +19,7 @@ from saa_lab.errors import InputFileError
 from saa_lab.wells import normalize_well, well_sort_key
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..common import plate_read
 from ..table import SHEET_MARKER, Row, decide_decimal_comma, is_workbook, read_workbook, split_text
 from . import constants as c
 from .reader import read_export
@@ -51,7 +52,7 @@ class SoftMaxProParser(PlateParser):
                 expect_first = False
         return False
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
         sheet: str | None = None
         try:
             if is_workbook(source.contents):
@@ -63,13 +64,10 @@ class SoftMaxProParser(PlateParser):
             export = read_export(rows)
             return _Builder(source, export, encoding=encoding, sheet=sheet).reads()
         except InputFileError as err:
-            if sheet is not None:
-                message = f"sheet {sheet!r}: {err.message}"
-                raise InputFileError(
-                    message, path=err.path or source.original_path, line=err.line, well=err.well
-                ) from err
-            err.path = err.path or source.original_path
-            raise
+            if sheet is None:
+                raise
+            message = f"sheet {sheet!r}: {err.message}"
+            raise InputFileError(message, path=err.path, line=err.line, well=err.well) from err
 
 
 def _workbook_rows(source: SourceFile) -> tuple[str, list[Row]]:
@@ -142,16 +140,14 @@ class _Builder:
         derived: bool = False,
     ) -> None:
         self.out.append(
-            PlateRead(
-                format=str(Instrument.SOFTMAX_PRO),
-                source_path=self.source.original_path,
-                source_sha256=self.source.sha256,
-                wells=wells,
+            plate_read(
+                self.source,
+                Instrument.SOFTMAX_PRO,
+                wells,
                 index=len(self.out),
                 plate_index=plate_index,
                 label=label,
                 wavelength_nm=wavelength_nm,
-                kind="endpoint" if kinetic is None else "kinetic",
                 rows=rows,
                 columns=columns,
                 derived=derived,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from saa_lab.errors import InputFileError
 
+from ..common import freeze
 from ..table import Row
 from . import constants as c
 
@@ -224,10 +224,6 @@ def _wavelengths(
     return texts, tuple(values)
 
 
-def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(mapping))
-
-
 @dataclass(frozen=True)
 class TimePoint:
     """One reading of the plate: its time (kinetic), temperature and every cell as text.
@@ -243,7 +239,7 @@ class TimePoint:
     cells: Mapping[str, str]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cells", _frozen(self.cells))
+        freeze(self, "cells")
 
 
 @dataclass(frozen=True)
@@ -261,7 +257,7 @@ class ReducedGrid:
     cells: Mapping[str, str]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cells", _frozen(self.cells))
+        freeze(self, "cells")
 
 
 @dataclass(frozen=True)
@@ -284,7 +280,7 @@ class GroupTable:
     formulas: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "formulas", _frozen(self.formulas))
+        freeze(self, "formulas")
 
 
 @dataclass(frozen=True)
@@ -294,7 +290,7 @@ class Footer:
     values: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", _frozen(self.values))
+        freeze(self, "values")
 
     def get(self, key: str) -> str:
         return self.values.get(key, "")

@@ -12,6 +12,8 @@ import re
 
 from saa_lab.domain import NoValueReason
 
+from ..common import ROW_LETTERS as ROW_LETTERS
+
 DISPLAY_NAME = "Tecan i-control / SparkControl / Magellan export"
 
 # --- Dialects -------------------------------------------------------------------------------
@@ -142,17 +144,8 @@ LIST_VALUE_KEYS = frozenset({"value", "mean", "wert", "mittelwert"})
 WELL_NAME = re.compile(r"^([A-Pa-p])0?(\d{1,2})$")
 ROW_LETTER = re.compile(r"^[A-P]$")
 
-# Plate geometry: wells -> (rows, columns); the plate type text names the wells.
-GEOMETRY: dict[int, tuple[int, int]] = {
-    6: (2, 3),
-    12: (3, 4),
-    24: (4, 6),
-    48: (6, 8),
-    96: (8, 12),
-    384: (16, 24),
-}
+# The plate type text names the plate's wells (common.PLATE_SHAPES gives its rows and columns).
 PLATE_WELLS = re.compile(r"(?<![\d.])(384|96|48|24|12|6)(?![\d])")
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 
 # --- Tokens ---------------------------------------------------------------------------------
 # i-control writes INVALID for a well it could not measure (not in base.parse_cell's table).

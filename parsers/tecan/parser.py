@@ -17,6 +17,7 @@ from saa_lab.domain import KineticSeries, Meta, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
 
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..common import PLATE_SHAPES, geometry_for, plate_read, present
 from ..table import (
     SHEET_MARKER,
     Row,
@@ -69,12 +70,8 @@ class TecanParser(PlateParser):
                 return True
         return False
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
-        try:
-            return _parse(source)
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
+        return _parse(source)
 
 
 def _parse(source: SourceFile) -> list[PlateRead]:
@@ -216,19 +213,13 @@ def _geometry(plate_type: str, measurements: Sequence[Measurement]) -> tuple[int
     found = [(well, line) for m in measurements for well, line in _wells_of(m)]
     match = c.PLATE_WELLS.search(plate_type)
     if match:
-        rows, columns = c.GEOMETRY[int(match.group(1))]
+        rows, columns = PLATE_SHAPES[int(match.group(1))]
         for well, line in found:
             if ord(well[0]) - ord("A") >= rows or int(well[1:]) > columns:
                 msg = c.WELL_OUTSIDE_PLATE.format(well=well, wells=rows * columns, plate=plate_type)
                 raise InputFileError(msg, line=line, well=well)
         return rows, columns
-    max_row = max((ord(well[0]) - ord("A") + 1 for well, _ in found), default=1)
-    max_column = max((int(well[1:]) for well, _ in found), default=1)
-    for count in sorted(c.GEOMETRY):
-        rows, columns = c.GEOMETRY[count]
-        if count >= 96 and rows >= max_row and columns >= max_column:
-            return rows, columns
-    return c.GEOMETRY[384]
+    return geometry_for(well for well, _ in found)
 
 
 class _Builder:
@@ -277,18 +268,16 @@ class _Builder:
             kinetic = self._kinetic(m.table)
             wells = {well: series[-1] for well, series in kinetic.readings.items()}
         metadata = self._metadata(export, m, naive, wavelength, plate_id)
-        return PlateRead(
-            format=str(Instrument.TECAN),
-            source_path=self.source.original_path,
-            source_sha256=self.source.sha256,
-            wells=wells,
+        return plate_read(
+            self.source,
+            Instrument.TECAN,
+            wells,
             index=len(self.reads),
             plate_index=self.plate_index,
             plate_id=plate_id,
             label=m.label,
             wavelength_nm=float(wavelength) if wavelength else None,
             read_time=naive.replace(tzinfo=self.source.timezone) if naive else None,
-            kind="kinetic" if kinetic else "endpoint",
             rows=rows,
             columns=columns,
             derived=m.derived,
@@ -336,7 +325,7 @@ class _Builder:
         if temperature is None and isinstance(m.table, KineticTable) and m.table.temperatures:
             temperature = _number(m.table.temperatures[0])
         meta: dict[str, str | None] = {
-            **{key: value for key, value in m.settings.items() if value},
+            **present(m.settings),
             c.META_DIALECT: export.dialect,
             c.META_APPLICATION: header.get(c.APPLICATION),
             c.META_FIRMWARE: header.get(c.FIRMWARE),
@@ -370,4 +359,4 @@ class _Builder:
         used = (m.start_time or export.start_time or header.get(c.DATE) or "") if naive else ""
         if self.order.assumed and "/" in used:
             meta[c.META_DATE_ORDER] = "day-first" if self.order.day_first else "month-first"
-        return {key: value for key, value in meta.items() if value}
+        return present(meta)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+
+from ..common import freeze
 
 __all__ = ["EndpointTable", "Export", "KineticTable", "Measurement", "RawCell"]
 
@@ -29,7 +30,7 @@ class EndpointTable:
     wells: Mapping[str, RawCell]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "wells", MappingProxyType(dict(self.wells)))
+        freeze(self, "wells")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class KineticTable:
     series: Mapping[str, tuple[RawCell, ...]]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "series", MappingProxyType(dict(self.series)))
+        freeze(self, "series")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Measurement:
     settings: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        freeze(self, "settings")
 
 
 @dataclass(frozen=True)
@@ -83,4 +84,4 @@ class Export:
     start_time: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "header", MappingProxyType(dict(self.header)))
+        freeze(self, "header")

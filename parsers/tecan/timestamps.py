@@ -12,27 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
+
+from .. import dates
+from ..dates import DateOrder
 
 __all__ = ["DateOrder", "decide_order", "parse_timestamp"]
 
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]+(.+))?$")
+_ISO = re.compile(r"^(\d{4})(-)(\d{1,2})-(\d{1,2})(?:[T ]+(.+))?$")
 _NUMERIC = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?:[ ,T]+(.+))?$")
-_TIME = re.compile(
-    r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:[.,](\d{1,6}))?)?\s*"
-    r"(?:([AaPp])\.?\s*[Mm]\.?)?$"
-)
-_MIDNIGHT = (0, 0, 0, 0)
+_MIDNIGHT = time(0)
 _AM_PM = re.compile(r"\d\s*[AaPp]\.?\s*[Mm]\b")
-
-
-@dataclass(frozen=True)
-class DateOrder:
-    """How to read ``a/b/yyyy`` dates in one file; ``assumed`` when nothing in it decided."""
-
-    day_first: bool
-    assumed: bool
 
 
 def _clean(text: str) -> str:
@@ -70,21 +60,8 @@ def decide_order(texts: Iterable[str]) -> DateOrder:
     return DateOrder(day_first=not twelve_hour, assumed=bool(ambiguous or (day and month)))
 
 
-def _time_of(text: str) -> tuple[int, int, int, int] | None:
-    match = _TIME.match(_clean(text))
-    if not match:
-        return None
-    hour, minute = int(match.group(1)), int(match.group(2))
-    second = int(match.group(3) or 0)
-    micro = int((match.group(4) or "0").ljust(6, "0"))
-    meridiem = (match.group(5) or "").upper()
-    if meridiem:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if meridiem == "P" else 0)
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return hour, minute, second, micro
+def _time_of(text: str) -> time | None:
+    return dates.time_of_day(_clean(text))
 
 
 def parse_timestamp(date_text: str, time_text: str | None, order: DateOrder) -> datetime | None:
@@ -97,22 +74,20 @@ def parse_timestamp(date_text: str, time_text: str | None, order: DateOrder) -> 
     time zone.
     """
     text = _clean(date_text)
-    iso = _ISO.match(text)
-    rest: str | None
-    if iso:
-        year, month, day = int(iso.group(1)), int(iso.group(2)), int(iso.group(3))
-        rest = iso.group(4)
-    else:
-        numeric = _NUMERIC.match(text)
-        if not numeric:
-            return None
-        first, second = int(numeric.group(1)), int(numeric.group(3))
-        day_first = numeric.group(2) == "." or order.day_first
-        day, month = (first, second) if day_first else (second, first)
-        year = int(numeric.group(4))
-        if year < 100:
-            year += 2000
-        rest = numeric.group(5)
+    match = _ISO.match(text) or _NUMERIC.match(text)
+    if not match:
+        return None
+    first, separator, second, last, rest = match.groups()
+    # The file's order (decide_order weighed its numbers); a dot still means day first.
+    # Any year below 100 (even '0099') is 20xx: the leading zeros go.
+    found = dates.numeric_date(
+        first,
+        separator,
+        second,
+        str(int(last)),
+        month_first=not order.day_first,
+        numbers_decide=False,
+    )
     clock = _time_of(rest) if rest else None
     if time_text and (clock is None or clock == _MIDNIGHT):
         # An Excel date cell renders as 'yyyy-mm-ddT00:00:00'; the Time: line has the clock.
@@ -120,6 +95,6 @@ def parse_timestamp(date_text: str, time_text: str | None, order: DateOrder) -> 
     if clock is None:
         return None
     try:
-        return datetime(year, month, day, *clock)  # noqa: DTZ001 - the caller attaches the zone
+        return datetime.combine(date(found.year, found.month, found.day), clock)
     except ValueError:
         return None

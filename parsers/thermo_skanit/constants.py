@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..common import PLATE_SHAPES as PLATE_SHAPES
+from ..common import ROW_LETTERS as ROW_LETTERS
+
 DISPLAY_NAME = "Thermo SkanIt export (Varioskan, Multiskan)"
 
 # --- Layouts the parser knows ---------------------------------------------------------------
@@ -64,12 +67,8 @@ WB_KEY_PLATE_TEMPLATE = "Plate template"
 WB_RUN_LOG_START = "Start time"
 
 # --- Plates -----------------------------------------------------------------------------------
-ROW_LETTERS = "ABCDEFGHIJKLMNOP"
-# Wells in a plate -> (rows, columns).
-PLATE_SHAPES = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
-# Rows of a label-less grid -> its columns.
+# Rows of a label-less grid -> its columns (PLATE_SHAPES: wells -> (rows, columns)).
 COLUMNS_FOR_ROWS = dict(PLATE_SHAPES.values())
-DEFAULT_SHAPE = (8, 12)
 
 # --- Metadata keys (vendor) ---------------------------------------------------------------------
 META_STEP = "step"

@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from saa_lab.domain import KineticSeries, Meta, NoValueReason, PlateRead, SourceFile, WellValue
 from saa_lab.errors import InputFileError
+from saa_lab.wells import well_sort_key
 
+from .. import dates
 from ..base import Instrument, PlateParser, decode, parse_cell
+from ..common import plate_read, present
 from ..table import SHEET_MARKER, is_workbook, read_workbook, split_text
 from . import constants as c
 from .reader import (
@@ -29,7 +32,6 @@ _US_DATE_TIME = re.compile(
     r"\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 _TEMPERATURE = re.compile(r"^(-?\d+(?:[.,]\d+)?)\s*°?\s*C?$")
-_WELL_SORT = re.compile(r"^([A-Z])(\d+)$")
 
 
 class SkanItParser(PlateParser):
@@ -58,13 +60,9 @@ class SkanItParser(PlateParser):
         rows = split_text(head, "\t")[: c.SNIFF_LINES]
         return is_session_text(rows) or is_results_text(rows)
 
-    def parse(self, source: SourceFile) -> list[PlateRead]:
-        try:
-            export, encoding = _read(source)
-            return _plate_reads(export, source, encoding)
-        except InputFileError as err:
-            err.path = err.path or source.original_path
-            raise
+    def read_file(self, source: SourceFile) -> list[PlateRead]:
+        export, encoding = _read(source)
+        return _plate_reads(export, source, encoding)
 
 
 def _read(source: SourceFile) -> tuple[Export, str | None]:
@@ -86,14 +84,11 @@ def parse_run_time(text: str, zone: tzinfo) -> datetime | None:
     match = _US_DATE_TIME.match(text)
     if match:
         first, second, year, hour, minute, sec, half, offset = match.groups()
-        month, day = int(first), int(second)
-        if month > 12:
-            month, day = day, month
-        hours = int(hour)
-        if half:
-            hours = hours % 12 + (12 if half.upper() == "PM" else 0)
+        day = dates.numeric_date(first, "/", second, year, month_first=True)
+        hours = dates.twelve_hour(int(hour), half, strict=False)
+        assert hours is not None  # not strict: any hour is taken as written
         try:
-            naive = datetime(int(year), month, day, hours, int(minute), int(sec or 0))  # noqa: DTZ001
+            naive = datetime(day.year, day.month, day.day, hours, int(minute), int(sec or 0))  # noqa: DTZ001
         except ValueError:
             return None
         return naive.replace(tzinfo=_zone(offset, zone))
@@ -143,18 +138,16 @@ def _plate_reads(export: Export, source: SourceFile, encoding: str | None) -> li
         if series is not None and any(math.isnan(t) for t in series.times_s):
             metadata[c.META_KINETIC_TIMES] = c.KINETIC_TIMES_MISSING
         reads.append(
-            PlateRead(
-                format=Instrument.THERMO_SKANIT.value,
-                source_path=source.original_path,
-                source_sha256=source.sha256,
-                wells=wells,
+            plate_read(
+                source,
+                Instrument.THERMO_SKANIT,
+                wells,
                 index=len(reads),
                 plate_index=plate_index,
                 plate_id=measurement.plate_id,
                 label=measurement.label,
                 wavelength_nm=wavelength,
                 read_time=read_time,
-                kind="kinetic" if series is not None else "endpoint",
                 rows=measurement.rows,
                 columns=measurement.columns,
                 derived=measurement.derived,
@@ -175,16 +168,12 @@ def _common_metadata(
     if read_time is not None:
         metadata[Meta.READ_TIME] = read_time.isoformat()
     header = export.header
-    model = header.get(c.KEY_INSTRUMENT) or header.get(c.WB_KEY_NAME)
-    serial = header.get(c.KEY_SERIAL) or header.get(c.WB_KEY_SERIAL)
-    software = header.get(c.KEY_SOFTWARE) or header.get(c.WB_KEY_VERSION)
-    for key, value in (
-        (Meta.READER_MODEL, model),
-        (Meta.READER_SERIAL, serial),
-        (Meta.SOFTWARE, software),
-    ):
-        if value:
-            metadata[key] = value
+    reader = {
+        Meta.READER_MODEL: header.get(c.KEY_INSTRUMENT) or header.get(c.WB_KEY_NAME),
+        Meta.READER_SERIAL: header.get(c.KEY_SERIAL) or header.get(c.WB_KEY_SERIAL),
+        Meta.SOFTWARE: header.get(c.KEY_SOFTWARE) or header.get(c.WB_KEY_VERSION),
+    }
+    metadata.update(present(reader))
     set_temperature = header.get(c.WB_KEY_SET_TEMPERATURE)
     if set_temperature:
         match = _TEMPERATURE.match(set_temperature.strip())
@@ -201,11 +190,6 @@ def _wavelength(text: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) and value > 0 else None
-
-
-def _sort_key(well: str) -> tuple[int, int]:
-    match = _WELL_SORT.match(well)
-    return (ord(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 _NOT_READ = WellValue(None, "", NoValueReason.NOT_READ)
@@ -244,7 +228,7 @@ def _wells(
                 times[index] = (reading.time_s, reading.line)
     filled = {
         well: tuple(value or _NOT_READ for value in slot)
-        for well, slot in sorted(slots.items(), key=lambda item: _sort_key(item[0]))
+        for well, slot in sorted(slots.items(), key=lambda item: well_sort_key(item[0]))
         if well in reported
     }
     wells = {well: series[-1] for well, series in filled.items()}

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 from saa_lab.errors import InputFileError
 
+from ..common import parse_well as _parse_well
+from ..common import smallest_plate, well_label
 from ..table import Row, Sheet, decide_decimal_comma
 from . import constants as c
 from .structure import Export, Measurement, Reading
@@ -44,7 +46,6 @@ LAYOUT_SESSION = "session text"
 LAYOUT_RESULTS = "results text"
 LAYOUT_WORKBOOK = "workbook"
 
-_WELL = re.compile(r"^([A-Za-z])\s*0*(\d{1,2})$")
 _PLATE_LINE = re.compile(c.PLATE_LINE, re.IGNORECASE)
 _WAVELENGTH_IN_PLATE = re.compile(c.WAVELENGTH_IN_PLATE_LINE, re.IGNORECASE)
 _ITERATION = re.compile(c.ITERATION_LINE, re.IGNORECASE)
@@ -56,18 +57,11 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def parse_well(text: str) -> tuple[int, int] | None:
-    """``A1``, ``A01``, ``a 1`` → (row index from 0, column from 1); None if not a well."""
-    match = _WELL.match(text.strip())
-    if not match:
-        return None
-    column = int(match.group(2))
-    if column < 1:
-        return None
-    return ord(match.group(1).upper()) - ord("A"), column
+    """``A1``, ``A01``, ``a 1`` → (row index from 0, column from 1); None if not a well.
 
-
-def well_label(row: int, column: int) -> str:
-    return f"{chr(ord('A') + row)}{column}"
+    SkanIt writes at most two column digits.
+    """
+    return _parse_well(text, column_digits=2)
 
 
 def plate_shape(template: str | None, wells: Iterable[tuple[int, int]]) -> tuple[int, int]:
@@ -77,10 +71,7 @@ def plate_shape(template: str | None, wells: Iterable[tuple[int, int]]) -> tuple
         match = _PLATE_WELLS.search(template)
         if match and int(match.group(1)) in c.PLATE_SHAPES:
             return c.PLATE_SHAPES[int(match.group(1))]
-    rows, columns = c.DEFAULT_SHAPE
-    if any(row >= rows or column > columns for row, column in wells):
-        return c.PLATE_SHAPES[384]
-    return rows, columns
+    return smallest_plate(wells)
 
 
 def _key(text: str) -> str:

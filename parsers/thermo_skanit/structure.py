@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+
+from ..common import freeze
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Measurement:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        freeze(self, "extra")
 
 
 @dataclass(frozen=True)
@@ -56,4 +57,4 @@ class Export:
     layout: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "header", MappingProxyType(dict(self.header)))
+        freeze(self, "header")

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import io
-import random
 import re
 import time
 from pathlib import Path
 
 import pytest
+from parser_helpers import SAMPLES, claimants, fuzz_outcomes, line_of, other_samples, own_samples
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
-from saa_lab.parsers import PARSERS, Instrument, detect, parse
+from saa_lab.parsers import Instrument, detect, parse
 from saa_lab.parsers.bmg import BmgParser
 from saa_lab.parsers.bmg import constants as c
 from saa_lab.parsers.bmg.parser import parse_bmg_datetime, wavelength_from_title
 from saa_lab.parsers.table import head_text
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "sample_files" / "bmg"
-REAL = ROOT.parent / "shared" / "samples" / "real" / "bmg"
 ROWS = "ABCDEFGH"
 WELLS = [f"{r}{col}" for r in ROWS for col in range(1, 13)]
 
@@ -87,11 +84,6 @@ def source(text: str, *, encoding: str = "utf-8", name: str = "run.CSV") -> Sour
 
 def read(text: str, **kw: str) -> list[PlateRead]:
     return BmgParser().parse(source(text, **kw))
-
-
-def line_of(text: str, start: str) -> int:
-    lines = re.split(r"\r\n|\n|\r", text)
-    return next(n for n, line in enumerate(lines, start=1) if line.startswith(start))
 
 
 # --- MARS table view ------------------------------------------------------------------------
@@ -269,7 +261,7 @@ def test_plate_view_duplicate_title_is_refused() -> None:
 
 
 def test_1536_well_plate_is_refused_clearly() -> None:
-    source_1536 = SourceFile.from_path(SAMPLES / "mars_plate_view_1536_invalid.CSV")
+    source_1536 = SourceFile.from_path(SAMPLES / "bmg" / "mars_plate_view_1536_invalid.CSV")
 
     with pytest.raises(InputFileError, match=re.escape(c.PLATE_1536)) as err:
         parse(source_1536)
@@ -524,28 +516,17 @@ def test_not_a_bmg_file() -> None:
 # --- detection --------------------------------------------------------------------------------
 
 
-def _bmg_files() -> list[Path]:
-    files = [p for p in SAMPLES.iterdir() if p.suffix != ".json"]
-    if REAL.is_dir():
-        files += sorted(REAL.iterdir())
-    return sorted(files)
-
-
-@pytest.mark.parametrize("path", _bmg_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", own_samples("bmg"), ids=lambda p: p.name)
 def test_only_bmg_claims_bmg_files(path: Path) -> None:
     head = head_text(SourceFile.from_path(path))
 
-    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
+    claims = claimants(head)
 
     assert claims == [Instrument.BMG]
 
 
 def test_bmg_claims_no_other_sample() -> None:
-    others = [
-        p
-        for p in (ROOT / "sample_files").rglob("*")
-        if p.is_file() and p.parent.name not in ("bmg",) and p.suffix not in (".json", ".py", ".md")
-    ]
+    others = other_samples("bmg")
     claimed = [p.name for p in others if BmgParser.sniff(head_text(SourceFile.from_path(p)))]
 
     assert claimed == []
@@ -559,31 +540,10 @@ def test_detect_reads_a_semicolon_mars_file() -> None:
 
 
 def test_mutated_files_parse_or_raise_input_errors() -> None:
-    rng = random.Random(1536)
-    originals = [p.read_bytes() for p in _bmg_files() if p.stat().st_size < 50_000]
-    outcomes = {"parsed": 0, "refused": 0}
-    for _ in range(300):
-        data = bytearray(rng.choice(originals))
-        action = rng.randrange(4)
-        if action == 0:
-            data = data[: rng.randrange(len(data))]
-        elif action == 1:
-            lines = bytes(data).split(b"\n")
-            del lines[rng.randrange(len(lines))]
-            data = bytearray(b"\n".join(lines))
-        elif action == 2:
-            data = bytearray(bytes(data).replace(b",", b";"))
-        else:
-            for _ in range(10):
-                data[rng.randrange(len(data))] = rng.randrange(256)
-        try:
-            reads = BmgParser().parse(SourceFile(bytes(data), "mutated.CSV"))
-        except InputFileError as err:
-            assert err.message
-            outcomes["refused"] += 1
-        else:
-            assert all(isinstance(r, PlateRead) for r in reads)
-            outcomes["parsed"] += 1
+    originals = [p.read_bytes() for p in own_samples("bmg") if p.stat().st_size < 50_000]
+    outcomes = fuzz_outcomes(
+        BmgParser(), originals, seed=1536, swap=(b",", b";"), name="mutated.CSV"
+    )
     assert outcomes["parsed"] > 0 and outcomes["refused"] > 0
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from parser_helpers import check_claims
 
 from saa_lab.domain import SourceFile
-from saa_lab.parsers import PARSERS, Instrument, detect
+from saa_lab.parsers import Instrument
 from saa_lab.parsers.biotek_gen5 import Gen5TextParser
 from saa_lab.parsers.table import head_text
 
@@ -56,13 +57,7 @@ def test_the_gen5_samples_cover_text_and_workbooks() -> None:
 
 @pytest.mark.parametrize("path", GEN5, ids=_id)
 def test_only_the_gen5_parser_claims_a_gen5_export(path: Path) -> None:
-    source = SourceFile.from_path(path)
-    head = head_text(source)
-
-    claims = [instrument for instrument, parser in PARSERS.items() if parser.sniff(head)]
-
-    assert claims == [Instrument.BIOTEK_GEN5]
-    assert detect(source) is Instrument.BIOTEK_GEN5
+    check_claims(path, Instrument.BIOTEK_GEN5)
 
 
 @pytest.mark.parametrize("path", OTHERS or [None], ids=lambda p: "none" if p is None else _id(p))

@@ -3,17 +3,17 @@ and detection."""
 
 from __future__ import annotations
 
-import random
 import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from parser_helpers import check_claims, check_mutated, format_files, other_files
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
-from saa_lab.parsers import PARSERS, Instrument, detect
+from saa_lab.parsers import Instrument
 from saa_lab.parsers.generic_grid import GenericGridParser
 from saa_lab.parsers.generic_grid import constants as c
 from saa_lab.parsers.table import head_text
@@ -520,21 +520,9 @@ def test_sniff_leaves_vendor_files_to_their_parsers(head: str) -> None:
     assert not GenericGridParser.sniff(head)
 
 
-REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "samples" / "real"
-
-
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".json", ".md"))
-    )
-
-
 OURS = [
     p
-    for p in _files(REPO / "sample_files" / "generic_grid") + _files(REAL / "generic_grid")
+    for p in format_files("generic_grid")
     if not p.name.startswith("RUN-GC-002.") or p.suffix == ".csv"
 ]
 OURS = [p for p in OURS if not p.name.endswith(".worklist.csv")]
@@ -542,20 +530,10 @@ OURS = [p for p in OURS if not p.name.endswith(".worklist.csv")]
 
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_only_this_parser_claims_grid_files(path: Path) -> None:
-    source = SourceFile.from_path(path)
-    head = head_text(source, head_bytes=16384)
-
-    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
-
-    assert claims == [Instrument.GENERIC_GRID]
-    assert detect(source) is Instrument.GENERIC_GRID
+    check_claims(path, Instrument.GENERIC_GRID)
 
 
-OTHERS = [
-    p
-    for p in _files(REPO / "sample_files") + _files(REAL)
-    if p not in OURS and p.suffix != ".py" and not p.name.endswith(".worklist.csv")
-]
+OTHERS = [p for p in other_files(OURS) if not p.name.endswith(".worklist.csv")]
 
 
 @pytest.mark.parametrize("path", OTHERS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -563,28 +541,10 @@ def test_generic_grid_claims_no_other_file(path: Path) -> None:
     assert not GenericGridParser.sniff(head_text(SourceFile.from_path(path), head_bytes=16384))
 
 
-def _mutations(data: bytes, rng: random.Random) -> list[bytes]:
-    lines = data.splitlines(keepends=True)
-    out = [data[: rng.randrange(1, len(data))] for _ in range(6)]
-    for _ in range(6):
-        kept = list(lines)
-        del kept[rng.randrange(len(kept))]
-        out.append(b"".join(kept))
-    out += [data.replace(b",", b";"), data.replace(b"\t", b","), data.replace(b";", b"\t")]
-    for _ in range(6):
-        position = rng.randrange(len(data))
-        out.append(data[:position] + bytes(rng.randrange(256) for _ in range(8)) + data[position:])
-    return out
+# Each delimiter swapped for another.
+SWAPS = [(b",", b";", -1), (b"\t", b",", -1), (b";", b"\t", -1)]
 
 
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_mutated_files_parse_or_raise_input_file_error(path: Path) -> None:
-    rng = random.Random(path.name)
-    for data in _mutations(path.read_bytes(), rng):
-        try:
-            reads = GenericGridParser().parse(SourceFile(data, path.name))
-        except InputFileError as err:
-            assert err.path == path.name
-            continue
-        for read in reads:
-            assert all(w.value is not None or w.reason for w in read.wells.values())
+    check_mutated(GenericGridParser(), path, SWAPS)

@@ -3,24 +3,21 @@ detection (including the real header-less Gen5 per-well export)."""
 
 from __future__ import annotations
 
-import random
 import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from parser_helpers import REAL, check_claims, check_mutated, format_files, line_of, other_files
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
-from saa_lab.parsers import PARSERS, Instrument, detect
+from saa_lab.parsers import PARSERS, Instrument
 from saa_lab.parsers.generic_long import GenericLongParser
 from saa_lab.parsers.generic_long import constants as c
 from saa_lab.parsers.table import head_text
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "sample_files" / "generic_long"
-REAL = REPO.parent / "shared" / "samples" / "real"
 REAL_GEN5 = REAL / "generic_long" / "gen5_headerless_wellid_long_384_klmetapool.txt"
 BERLIN = ZoneInfo("Europe/Berlin")
 ROWS = "ABCDEFGHIJKLMNOP"
@@ -70,10 +67,6 @@ def parse_one(text: str, **kwargs: str) -> PlateRead:
     reads = GenericLongParser().parse(source(text, **kwargs))
     assert len(reads) == 1
     return reads[0]
-
-
-def line_of(text: str, start: str) -> int:
-    return next(n for n, line in enumerate(text.split("\r\n"), start=1) if line.startswith(start))
 
 
 # --- headers and shapes --------------------------------------------------------------------------
@@ -430,31 +423,15 @@ def test_sniff_refuses_other_files(text: str) -> None:
     assert not GenericLongParser.sniff(text)
 
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".json", ".md"))
-    )
-
-
-OURS = _files(SAMPLES) + _files(REAL / "generic_long")
+OURS = format_files("generic_long")
 
 
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_only_this_parser_claims_long_tables(path: Path) -> None:
-    source_file = SourceFile.from_path(path)
-    head = head_text(source_file, head_bytes=16384)
-
-    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
-
-    assert claims == [Instrument.GENERIC_LONG]
-    assert detect(source_file) is Instrument.GENERIC_LONG
+    check_claims(path, Instrument.GENERIC_LONG)
 
 
-OTHERS = [
-    p for p in _files(REPO / "sample_files") + _files(REAL) if p not in OURS and p.suffix != ".py"
-]
+OTHERS = other_files(OURS)
 
 
 @pytest.mark.parametrize("path", OTHERS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -474,28 +451,10 @@ def test_real_headerless_gen5_export_is_not_gen5() -> None:
 # --- robustness ----------------------------------------------------------------------------------
 
 
-def _mutations(data: bytes, rng: random.Random) -> list[bytes]:
-    lines = data.splitlines(keepends=True)
-    out = [data[: rng.randrange(1, len(data))] for _ in range(6)]
-    for _ in range(6):
-        kept = list(lines)
-        del kept[rng.randrange(len(kept))]
-        out.append(b"".join(kept))
-    out += [data.replace(b",", b";"), data.replace(b"\t", b","), data.replace(b";", b"\t")]
-    for _ in range(6):
-        position = rng.randrange(len(data))
-        out.append(data[:position] + bytes(rng.randrange(256) for _ in range(8)) + data[position:])
-    return out
+# Each delimiter swapped for another.
+SWAPS = [(b",", b";", -1), (b"\t", b",", -1), (b";", b"\t", -1)]
 
 
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_mutated_files_parse_or_raise_input_file_error(path: Path) -> None:
-    rng = random.Random(path.name)
-    for data in _mutations(path.read_bytes(), rng):
-        try:
-            reads = GenericLongParser().parse(SourceFile(data, path.name))
-        except InputFileError as err:
-            assert err.path == path.name
-            continue
-        for read in reads:
-            assert all(w.value is not None or w.reason for w in read.wells.values())
+    check_mutated(GenericLongParser(), path, SWAPS)

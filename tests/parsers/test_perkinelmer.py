@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from pathlib import Path
 
 import pytest
+from parser_helpers import claimants, fuzz_outcomes, line_of, other_samples, own_samples
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
-from saa_lab.parsers import PARSERS, Instrument, detect
+from saa_lab.parsers import Instrument, detect
 from saa_lab.parsers.perkinelmer import PerkinElmerParser
 from saa_lab.parsers.perkinelmer import constants as c
 from saa_lab.parsers.perkinelmer.common import parse_pe_datetime, wavelength_from_label
 from saa_lab.parsers.table import head_text
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "sample_files" / "perkinelmer"
-REAL = ROOT.parent / "shared" / "samples" / "real" / "perkinelmer"
 ROWS = "ABCDEFGH"
 WELLS = [f"{r}{col}" for r in ROWS for col in range(1, 13)]
 INFO = "Plate,Repeat,Barcode,Chamber temperature at start,Label,Measurement date,"
@@ -79,11 +76,6 @@ def envision(
 
 def read(text: str, *, encoding: str = "utf-8", name: str = "run.csv") -> list[PlateRead]:
     return PerkinElmerParser().parse(SourceFile(text.encode(encoding), name))
-
-
-def line_of(text: str, start: str, nth: int = 0) -> int:
-    lines = re.split(r"\r\n|\n|\r", text)
-    return [n for n, line in enumerate(lines, start=1) if line.startswith(start)][nth]
 
 
 # --- EnVision / EnSpire ----------------------------------------------------------------------
@@ -530,30 +522,17 @@ def test_line_endings(ending: str) -> None:
 # --- detection --------------------------------------------------------------------------------
 
 
-def _pe_files() -> list[Path]:
-    files = [p for p in SAMPLES.iterdir() if p.suffix != ".json"]
-    if REAL.is_dir():
-        files += sorted(REAL.iterdir())
-    return sorted(files)
-
-
-@pytest.mark.parametrize("path", _pe_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", own_samples("perkinelmer"), ids=lambda p: p.name)
 def test_only_perkinelmer_claims_its_files(path: Path) -> None:
     head = head_text(SourceFile.from_path(path))
 
-    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
+    claims = claimants(head)
 
     assert claims == [Instrument.PERKINELMER]
 
 
 def test_perkinelmer_claims_no_other_sample() -> None:
-    others = [
-        p
-        for p in (ROOT / "sample_files").rglob("*")
-        if p.is_file()
-        and p.parent.name != "perkinelmer"
-        and p.suffix not in (".json", ".py", ".md")
-    ]
+    others = other_samples("perkinelmer")
     claimed = [
         p.name for p in others if PerkinElmerParser.sniff(head_text(SourceFile.from_path(p)))
     ]
@@ -586,31 +565,10 @@ def test_detect_picks_perkinelmer(builder: object) -> None:
 
 
 def test_mutated_files_parse_or_raise_input_errors() -> None:
-    rng = random.Random(2300)
-    originals = [p.read_bytes() for p in _pe_files() if p.stat().st_size < 50_000]
-    outcomes = {"parsed": 0, "refused": 0}
-    for _ in range(300):
-        data = bytearray(rng.choice(originals))
-        action = rng.randrange(4)
-        if action == 0:
-            data = data[: rng.randrange(len(data))]
-        elif action == 1:
-            lines = bytes(data).split(b"\n")
-            del lines[rng.randrange(len(lines))]
-            data = bytearray(b"\n".join(lines))
-        elif action == 2:
-            data = bytearray(bytes(data).replace(b",", b"\t"))
-        else:
-            for _ in range(10):
-                data[rng.randrange(len(data))] = rng.randrange(256)
-        try:
-            reads = PerkinElmerParser().parse(SourceFile(bytes(data), "mutated.csv"))
-        except InputFileError as err:
-            assert err.message
-            outcomes["refused"] += 1
-        else:
-            assert all(isinstance(r, PlateRead) for r in reads)
-            outcomes["parsed"] += 1
+    originals = [p.read_bytes() for p in own_samples("perkinelmer") if p.stat().st_size < 50_000]
+    outcomes = fuzz_outcomes(
+        PerkinElmerParser(), originals, seed=2300, swap=(b",", b"\t"), name="mutated.csv"
+    )
     assert outcomes["parsed"] > 0 and outcomes["refused"] > 0
 
 

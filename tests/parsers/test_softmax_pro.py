@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from parser_helpers import check_claims
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
-from saa_lab.parsers import PARSERS, Instrument, detect, parse
+from saa_lab.parsers import Instrument, detect, parse
 from saa_lab.parsers.softmax_pro import SoftMaxProParser
 from saa_lab.parsers.softmax_pro import constants as c
 from saa_lab.parsers.softmax_pro.reader import parse_time
@@ -191,13 +192,7 @@ def _other_exports() -> list[Path]:
 
 @pytest.mark.parametrize("path", _own_samples() + _real_softmax(), ids=lambda p: p.name)
 def test_only_softmax_claims_softmax_exports(path: Path) -> None:
-    source = SourceFile.from_path(path)
-    head = head_text(source)
-
-    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
-
-    assert claims == [Instrument.SOFTMAX_PRO]
-    assert detect(source) is Instrument.SOFTMAX_PRO
+    check_claims(path, Instrument.SOFTMAX_PRO)
 
 
 @pytest.mark.parametrize("path", _other_exports(), ids=lambda p: f"{p.parent.name}/{p.name}")

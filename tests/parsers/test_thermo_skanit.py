@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import io
 import math
-import random
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from parser_helpers import SAMPLES, check_claims, check_mutated, format_files, line_of, other_files
 
 from saa_lab.domain import NoValueReason, PlateRead, SourceFile
 from saa_lab.errors import InputFileError
-from saa_lab.parsers import PARSERS, Instrument, detect
+from saa_lab.parsers import Instrument
 from saa_lab.parsers.table import head_text
 from saa_lab.parsers.thermo_skanit import SkanItParser
 from saa_lab.parsers.thermo_skanit import constants as c
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "sample_files" / "thermo_skanit"
-REAL = REPO.parent / "shared" / "samples" / "real"
 PAD = "\t" * 40
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -98,11 +95,6 @@ def text_source(text: str, *, encoding: str = "utf-8", name: str = "run.txt") ->
 
 def parse(source: SourceFile) -> list[PlateRead]:
     return SkanItParser().parse(source)
-
-
-def line_of(text: str, start: str) -> int:
-    lines = re.split(r"\r\n|\n|\r", text)
-    return next(n for n, line in enumerate(lines, start=1) if line.startswith(start))
 
 
 def results(blocks: list[tuple[str, list[list[list[str]]]]], *, iterations: bool = True) -> str:
@@ -628,31 +620,15 @@ def test_sniff_refuses_other_files(head: str) -> None:
     assert not SkanItParser.sniff(head)
 
 
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".json", ".md"))
-    )
-
-
-OURS = _files(SAMPLES) + _files(REAL / "thermo_skanit")
+OURS = format_files("thermo_skanit")
 
 
 @pytest.mark.parametrize("path", OURS, ids=lambda p: p.name)
 def test_only_this_parser_claims_skanit_files(path: Path) -> None:
-    source = SourceFile.from_path(path)
-    head = head_text(source, head_bytes=16384)
-
-    claims = [instrument for instrument, cls in PARSERS.items() if cls.sniff(head)]
-
-    assert claims == [Instrument.THERMO_SKANIT]
-    assert detect(source) is Instrument.THERMO_SKANIT
+    check_claims(path, Instrument.THERMO_SKANIT)
 
 
-OTHERS = [
-    p for p in _files(REPO / "sample_files") + _files(REAL) if p not in OURS and p.suffix != ".py"
-]
+OTHERS = other_files(OURS)
 
 
 @pytest.mark.parametrize("path", OTHERS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -663,40 +639,18 @@ def test_skanit_claims_no_other_file(path: Path) -> None:
 # --- robustness -----------------------------------------------------------------------------------
 
 
-def _mutations(data: bytes, rng: random.Random) -> list[bytes]:
-    lines = data.splitlines(keepends=True)
-    out = [data[: rng.randrange(1, len(data))] for _ in range(6)]
-    for _ in range(6):
-        kept = list(lines)
-        del kept[rng.randrange(len(kept))]
-        out.append(b"".join(kept))
-    out.append(data.replace(b"\t", b";"))
-    out.append(data.replace(b"\t", b",", 40))
-    for _ in range(6):
-        position = rng.randrange(len(data))
-        out.append(data[:position] + bytes(rng.randrange(256) for _ in range(8)) + data[position:])
-    return out
-
-
-TEXT_SAMPLES = [p for p in _files(SAMPLES) if p.suffix == ".txt"]
+# Tabs as semicolons; the first 40 tabs as commas.
+SWAPS = [(b"\t", b";", -1), (b"\t", b",", 40)]
+TEXT_SAMPLES = [p for p in OURS if p.suffix == ".txt" and p.is_relative_to(SAMPLES)]
 
 
 @pytest.mark.parametrize("path", TEXT_SAMPLES, ids=lambda p: p.name)
 def test_mutated_files_parse_or_raise_input_file_error(path: Path) -> None:
-    rng = random.Random(path.name)
-    for data in _mutations(path.read_bytes(), rng):
-        source = SourceFile(data, path.name)
-        try:
-            reads = parse(source)
-        except InputFileError as err:
-            assert err.path == path.name
-            continue
-        for read in reads:
-            assert all(w.value is not None or w.reason for w in read.wells.values())
+    check_mutated(SkanItParser(), path, SWAPS)
 
 
 def test_truncated_workbook_raises_input_file_error() -> None:
-    data = (SAMPLES / "multiskan_sky_kinetic_405.xlsx").read_bytes()
+    data = (SAMPLES / "thermo_skanit" / "multiskan_sky_kinetic_405.xlsx").read_bytes()
 
     with pytest.raises(InputFileError):
         parse(SourceFile(data[: len(data) // 2], "cut.xlsx"))
