@@ -25,7 +25,7 @@ from .oru import (
     build_oru_r01_message,
     format_number,
 )
-from .outbox import message_file_bytes, write_message_file
+from .outbox import build_batch, message_file_bytes, write_batch_file, write_message_file
 
 __all__ = [
     "AOE_DOSE_TIME_CODE",
@@ -39,6 +39,7 @@ __all__ = [
     "OrderReading",
     "ReportedResult",
     "build_ack",
+    "build_batch",
     "build_oru_r01",
     "build_oru_r01_message",
     "format_number",
@@ -46,5 +47,6 @@ __all__ = [
     "order_handler",
     "read_order",
     "send_mllp",
+    "write_batch_file",
     "write_message_file",
 ]

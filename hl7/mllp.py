@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -424,8 +426,11 @@ class MllpServer:
 class MllpClient:
     """One MLLP connection: ``send(er7)`` returns the ACK text; usable as a context manager.
 
-    Every wait is bounded by ``timeout`` seconds (connect, send, and the whole
-    wait for one ACK); failures raise :class:`~saa_lab.errors.DeliveryError`.
+    Every wait is bounded: connecting (and the TLS handshake) by ``connect_timeout``,
+    writing a message by ``timeout``, the whole wait for one ACK by ``ack_timeout``
+    (both default to ``timeout``). With ``ssl_context`` the connection is TLS,
+    checked against ``server_hostname`` (default ``host``). Failures raise
+    :class:`~saa_lab.errors.DeliveryError`.
     """
 
     def __init__(
@@ -436,15 +441,31 @@ class MllpClient:
         timeout: float = 5.0,
         encoding: str = "utf-8",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        connect_timeout: float | None = None,
+        ack_timeout: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         self.host, self.port, self.timeout, self.encoding = host, port, timeout, encoding
+        self.connect_timeout = timeout if connect_timeout is None else connect_timeout
+        self.ack_timeout = timeout if ack_timeout is None else ack_timeout
         self._reader = FrameReader(max_message_bytes=max_message_bytes)
         self._waiting: list[bytes] = []
+        where = f"{host}:{port}"
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=self.connect_timeout)
         except OSError as error:
-            msg = f"cannot connect to {host}:{port}: {error}"
+            msg = f"cannot connect to {where}: {error}"
             raise DeliveryError(msg) from error
+        if ssl_context is not None:
+            try:
+                sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname or host)
+            except (OSError, ssl.SSLError) as error:
+                _close(sock)
+                msg = f"TLS handshake with {where} failed: {error}"
+                raise DeliveryError(msg) from error
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
 
     def __enter__(self) -> MllpClient:
         return self
@@ -460,23 +481,60 @@ class MllpClient:
     def close(self) -> None:
         _close(self._sock)
 
+    def is_usable(self) -> bool:
+        """False when the peer closed the connection or sent something unasked.
+
+        Checked before reusing an idle connection: a message written into a
+        connection the peer has closed would only fail at the ACK.
+        """
+        if self._waiting or self._reader.pending:
+            return False
+        if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
+            return False
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        if not readable:
+            return True
+        # Readable: the peer closed, sent bytes nobody asked for, or (TLS 1.3) sent
+        # a session ticket, which is no data and leaves the connection usable.
+        try:
+            self._sock.setblocking(False)
+            self._sock.recv(_RECV_BYTES)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return True
+        except OSError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(self.timeout)
+        return False  # closed (b"") or unexpected bytes
+
     def send(self, er7: str) -> str:
         """Send one message and return the next ACK (however it is split into packets)."""
         where = f"{self.host}:{self.port}"
         try:
             self._sock.settimeout(self.timeout)
             self._sock.sendall(frame(er7.encode(self.encoding)))
+        except TimeoutError as error:
+            msg = f"sending to {where} timed out after {self.timeout:g} s"
+            raise DeliveryError(msg) from error
+        except OSError as error:
+            msg = f"MLLP exchange with {where} failed: {error}"
+            raise DeliveryError(msg) from error
+        try:
             return self.receive()
         except TimeoutError as error:
-            msg = f"no ACK from {where} within {self.timeout:g} s"
+            msg = f"no ACK from {where} within {self.ack_timeout:g} s"
             raise DeliveryError(msg) from error
         except OSError as error:
             msg = f"MLLP exchange with {where} failed: {error}"
             raise DeliveryError(msg) from error
 
     def receive(self) -> str:
-        """The next framed message from the peer (waits at most ``timeout`` seconds)."""
-        deadline = time.monotonic() + self.timeout
+        """The next framed message from the peer (waits at most ``ack_timeout`` seconds)."""
+        deadline = time.monotonic() + self.ack_timeout
         while not self._waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

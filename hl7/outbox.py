@@ -14,6 +14,9 @@ separated by a carriage return and a carriage return after the last segment,
 no newline characters, no MLLP framing, no byte-order mark. This is what the
 common file readers (Mirth's File Reader with the HL7 v2 data type, hl7apy,
 python-hl7) accept without configuration.
+
+Batch files (a destination with ``batch = true``): all of a run's messages in
+one ``<name>.hl7``, wrapped as ``FHS BHS <MSH...> BTS FTS``, written the same way.
 """
 
 from __future__ import annotations
@@ -28,9 +31,17 @@ from typing import TYPE_CHECKING, Final
 from saa_lab.errors import DeliveryError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
     from pathlib import Path
 
-__all__ = ["MESSAGE_FILE_SUFFIX", "message_file_bytes", "write_message_file"]
+__all__ = [
+    "MESSAGE_FILE_SUFFIX",
+    "build_batch",
+    "message_file_bytes",
+    "write_batch_file",
+    "write_message_file",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +77,75 @@ def write_message_file(directory: Path, control_id: str, er7: str) -> Path:
     ``control_id`` is not safe as a file name, the directory is missing or not a
     directory, or the file cannot be written.
     """
-    if not _SAFE_CONTROL_ID.fullmatch(control_id):
+    return _write_outbox_file(directory, control_id, message_file_bytes(er7), "control id")
+
+
+def build_batch(messages: Sequence[str], *, control_id: str, created: datetime,
+                name: str = "") -> str:  # fmt: skip
+    """An HL7 batch file: ``FHS BHS <messages> BTS FTS`` (segments joined by CR).
+
+    FHS/BHS-3..6 (sender and receiver) are copied from the first message's
+    MSH-3..6; FHS-7/BHS-7 are ``created``; FHS-9 is ``name``; FHS-11 and BHS-11
+    are ``control_id``. BTS-1 counts the messages, FTS-1 the batches (one).
+    Deterministic for the same arguments, so a retried write is a no-op.
+    """
+    if not messages:
+        msg = "a batch needs at least one message"
+        raise ValueError(msg)
+    header = messages[0].split(SEGMENT_SEPARATOR, 1)[0]
+    if not header.startswith("MSH|"):
+        msg = f"not an ER7 message (must start with 'MSH|'): {header[:20]!r}"
+        raise ValueError(msg)
+    fields = header.split("|")
+    parties = "|".join((fields[2:6] + [""] * 4)[:4])
+    offset = created.utcoffset()
+    if offset is None:
+        msg = f"created must be timezone-aware, got {created!r}"
+        raise ValueError(msg)
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    when = f"{created:%Y%m%d%H%M%S}{sign}{hours:02d}{minutes:02d}"
+    encoding = fields[1] if len(fields) > 1 else "^~\\&"
+    segments = [
+        f"FHS|{encoding}|{parties}|{when}||{name}||{control_id}",
+        f"BHS|{encoding}|{parties}|{when}||{name}||{control_id}",
+        *(m.rstrip(SEGMENT_SEPARATOR) for m in messages),
+        f"BTS|{len(messages)}",
+        "FTS|1",
+    ]
+    return SEGMENT_SEPARATOR.join(segments)
+
+
+def write_batch_file(directory: Path, name: str, batch: str) -> Path:
+    """Write the batch text ``batch`` to ``<directory>/<name>.hl7`` atomically.
+
+    The same rules as :func:`write_message_file`: the same content again is a
+    no-op, different content under the same name is refused.
+    """
+    if not batch.startswith("FHS|"):
+        msg = f"not an HL7 batch file (must start with 'FHS|'): {batch[:20]!r}"
+        raise ValueError(msg)
+    if "\n" in batch:
+        msg = "ER7 text must separate segments with '\\r' only, found '\\n'"
+        raise ValueError(msg)
+    if not batch.endswith(SEGMENT_SEPARATOR):
+        batch += SEGMENT_SEPARATOR
+    return _write_outbox_file(directory, name, batch.encode("utf-8"), "batch name")
+
+
+def _write_outbox_file(directory: Path, stem: str, data: bytes, what: str) -> Path:
+    if not _SAFE_CONTROL_ID.fullmatch(stem):
         msg = (
-            f"control id {control_id!r} cannot name an outbox file: use 1-100 letters, "
+            f"{what} {stem!r} cannot name an outbox file: use 1-100 letters, "
             "digits, '.', '_' or '-', not starting with '.'"
         )
         raise DeliveryError(msg, path=str(directory))
-    data = message_file_bytes(er7)
     if not directory.is_dir():
         what = "is not a directory" if directory.exists() else "does not exist"
         msg = f"the HL7 outbox directory {what}; create it or correct the configured outbox path"
         raise DeliveryError(msg, path=str(directory))
-    target = directory / f"{control_id}{MESSAGE_FILE_SUFFIX}"
+    target = directory / f"{stem}{MESSAGE_FILE_SUFFIX}"
     try:
         if _holds(target, data):
             logger.debug("outbox file %s already holds this message", target)

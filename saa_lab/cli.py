@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +47,8 @@ FORMAT_OPTION = click.option(
 )
 
 __all__ = ["main"]
+
+DEAD_LETTERS_SHOWN = 5  # saa-lab status lists the most recent dead letters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -280,7 +282,7 @@ def process(
     The export file is read, never moved. An export already processed is not
     processed again; its stored results are shown.
     """
-    from .deliver import deliver_to_directory
+    from .delivery import deliver_pending
     from .domain import SourceFile
     from .parsers import Instrument, parse
     from .pipeline import configured_instrument, process_export
@@ -308,7 +310,8 @@ def process(
         layout_name=layout,
         actor="cli",
     )
-    written = deliver_to_directory(app.store, config.outbox)
+    config.check_routes()
+    delivered = deliver_pending(app.store, config)
     if as_json:
         plates = [_plate_json(outcome, run) for run in outcome.runs]
         click.echo(json.dumps({"plates": plates}, indent=2))
@@ -317,7 +320,16 @@ def process(
         click.echo(f"{export.name} was already processed; showing the stored results.")
     for run in outcome.runs:
         _print_run(run)
-    click.echo(f"{written} HL7 message(s) written to {config.outbox}")
+    for destination, count in sorted(delivered.items()):
+        target = config.all_destinations()[destination]
+        where = (
+            config.resolve(target.path)
+            if target.path is not None
+            else f"{target.host}:{target.port}"
+        )
+        click.echo(f"{count} HL7 message(s) delivered to {destination} ({where})")
+    if not delivered:
+        click.echo("no HL7 message to deliver")
 
 
 def _fmt_activity(value: float | None, comparator: str) -> str:
@@ -451,11 +463,20 @@ def patient(app: AppContext, patient_id: str, as_json: bool) -> None:
 @pass_app
 @_handle_errors
 def status(app: AppContext, as_json: bool) -> None:
-    """Show files waiting or failed, runs, results and the HL7 outbox."""
+    """Show files waiting or failed, runs, results and the HL7 outbox.
+
+    Per destination: messages pending, sent and dead, and the age of the oldest unsent
+    one. Dead-lettered messages (refused with AR/CR, or out of retries) are listed
+    with the receiver's answer, most recent first.
+    """
     summary = app.store.status_summary()
     summary["reassay"] = app.store.open_reassays()
     summary["config"] = app.config.source
     summary["inbox"] = str(app.config.inbox)
+    summary["queues"] = _queues(app)
+    from .store.queue import outbox_listing
+
+    summary["dead_letters"] = outbox_listing(app.store, status="dead", limit=DEAD_LETTERS_SHOWN)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -480,6 +501,25 @@ def status(app: AppContext, as_json: bool) -> None:
     if summary["oldest_pending_message"]:
         line += f" (oldest pending since {summary['oldest_pending_message']})"
     click.echo(f"outbox:   {line}")
+    for name, queue in summary["queues"].items():
+        line = f"{queue['pending']} pending, {queue['sent']} sent, {queue['dead']} dead"
+        if queue["oldest_pending_seconds"] is not None:
+            line += f"; oldest unsent {_age(queue['oldest_pending_seconds'])}"
+        click.echo(f"queue:    {name}: {line}")
+    for item in summary["dead_letters"]:
+        click.echo(
+            f"dead:     message {item['id']} to {item['destination']} ({item['accession']}, "
+            f"MSH-10 {item['control_id']}) after {item['attempts']} attempt(s): "
+            f"{_ack_text(item) or 'no answer recorded'}"
+        )
+    dead_total = sum(q["dead"] for q in summary["queues"].values())
+    if dead_total:
+        more = dead_total - len(summary["dead_letters"])
+        click.echo(
+            f"dead:     {dead_total} dead-lettered message(s)"
+            + (f" ({more} more not shown)" if more > 0 else "")
+            + "; see 'saa-lab outbox --state dead', requeue with 'saa-lab outbox retry --dead'"
+        )
     for item in summary["waiting"]:
         click.echo(f"waiting:  {item['file']}: {item['reason']} (since {item['since']})")
     for item in summary["failed"]:
@@ -495,6 +535,226 @@ def status(app: AppContext, as_json: bool) -> None:
             f"look-back: run {item['run_id']} ({item['assay']}) failed QC; results released "
             f"since the last clean run to evaluate: {accessions}"
         )
+
+
+def _queues(app: AppContext) -> dict[str, dict[str, Any]]:
+    """Per destination (configured ones first, then any other with messages): messages by
+    state and the age in seconds of the oldest unsent (pending) one, or None."""
+    from .store.queue import queue_stats
+
+    stats = queue_stats(app.store)
+    names = [
+        *app.config.all_destinations(),
+        *sorted(set(stats) - set(app.config.all_destinations())),
+    ]
+    return {
+        name: {
+            "pending": int(stats.get(name, {}).get("pending", 0)),
+            "sent": int(stats.get(name, {}).get("sent", 0)),
+            "dead": int(stats.get(name, {}).get("dead", 0)),
+            "oldest_pending_seconds": stats.get(name, {}).get("oldest_pending_seconds"),
+        }
+        for name in names
+    }
+
+
+def _age(seconds: float) -> str:
+    """``45s``, ``12m 05s``, ``3h 07m``, ``2d 04h``."""
+    whole = max(int(seconds), 0)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
+
+
+def _ack_text(message: dict[str, Any]) -> str:
+    """The receiver's last answer: ACK code and error text (``AR: unknown patient``)."""
+    code, error = message.get("last_ack") or "", message.get("last_error") or ""
+    if code and error and f"({code})" not in error:  # delivery errors often name the code
+        return f"{code}: {error}"
+    return error or code
+
+
+def _local_time(iso: str | None, zone: Any) -> str:
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _outbox_messages(
+    store: Store, *, ids: Sequence[int] = (), control_ids: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Outbox messages by id or MSH-10: id, destination, status, control_id, result_id."""
+    from sqlalchemy import or_, select
+
+    from .store.models import OutboxMessage
+
+    with store.session() as s:
+        rows = s.scalars(
+            select(OutboxMessage)
+            .where(or_(OutboxMessage.id.in_(ids), OutboxMessage.control_id.in_(control_ids)))
+            .order_by(OutboxMessage.id)
+        ).all()
+        return [
+            {"id": r.id, "destination": r.destination, "status": r.status,
+             "control_id": r.control_id, "result_id": r.result_id}
+            for r in rows
+        ]  # fmt: skip
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "sent", "dead"]),
+    help="Only messages in this state (default: all).",
+)
+@click.option("--destination", metavar="NAME", help="Only messages for this destination.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True,
+    help="Show at most this many messages (the most recent).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+@click.pass_context
+@_handle_errors
+def outbox(
+    ctx: click.Context, state: str | None, destination: str | None, limit: int, as_json: bool
+) -> None:
+    """List outgoing HL7 messages, most recent first: state, attempts, the last ACK.
+
+    A message is pending until its destination accepted it (sent) or refused it for
+    good (dead: AR/CR, or the retry budget ran out). `saa-lab outbox retry` requeues.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import difflib
+
+    from .store.queue import outbox_listing, queue_stats
+
+    app = ctx.ensure_object(AppContext)
+    if destination is not None:
+        known = {*app.config.all_destinations(), *queue_stats(app.store)}
+        if destination not in known:
+            hint = difflib.get_close_matches(destination, sorted(known), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            msg = f"no destination named {destination!r}{extra}; known: {', '.join(sorted(known))}"
+            raise click.BadParameter(msg, param_hint="--destination")
+    rows = outbox_listing(app.store, status=state, destination=destination, limit=limit)
+    if as_json:
+        click.echo(json.dumps({"messages": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("no messages" + (f" {state}" if state else "")
+                   + (f" for {destination}" if destination else ""))  # fmt: skip
+        return
+    zone = app.config.lab.zone
+    table = [
+        (
+            str(r["id"]), r["destination"], r["status"], r["accession"], str(r["result_id"]),
+            r["control_id"], str(r["attempts"]), _clip(_ack_text(r), 48) or "-",
+            (_local_time(r["next_attempt_at"], zone) if r["next_attempt_at"]
+             else "now" if r["status"] == "pending" else "-"),
+        )
+        for r in rows
+    ]  # fmt: skip
+    header = ("id", "destination", "state", "accession", "result", "MSH-10", "attempts",
+              "last ACK/error", "next attempt")  # fmt: skip
+    widths = [max(len(row[i]) for row in (header, *table)) for i in range(len(header))]
+    numeric = {0, 4, 6}
+    for row in (header, *table):
+        cells = [c.rjust(w) if i in numeric else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]  # fmt: skip
+        click.echo("  ".join(cells).rstrip())
+
+
+@outbox.command("retry")
+@click.argument("message_ids", nargs=-1, type=click.IntRange(min=1), metavar="[ID]...")
+@click.option("--dead", is_flag=True, help="Requeue every dead message (with IDs: those dead).")
+@pass_app
+@_handle_errors
+def outbox_retry(app: AppContext, message_ids: tuple[int, ...], dead: bool) -> None:
+    """Requeue messages: the given IDs, or every dead message with --dead.
+
+    A requeued message keeps its MSH-10 (the receiver recognises a repeat) and starts
+    a fresh retry budget; the daemon sends it next, in queue order. A pending message
+    is tried again at once. A sent message is not requeued: re-issue its result with
+    `saa-lab resend RESULT`, which gives it a new MSH-10.
+    """
+    from .store.queue import outbox_listing, requeue
+
+    if not message_ids and not dead:
+        raise click.UsageError("give the message IDs to requeue (see 'saa-lab outbox'), or --dead")
+    if message_ids:
+        found = {m["id"]: m for m in _outbox_messages(app.store, ids=message_ids)}
+        missing = [i for i in dict.fromkeys(message_ids) if i not in found]
+        if missing:
+            listed = ", ".join(map(str, missing))
+            raise click.ClickException(f"no outbox message with id {listed}")
+        sent = [m for m in found.values() if m["status"] == "sent"]
+        if sent and not dead:
+            listed = ", ".join(f"{m['id']} (result {m['result_id']})" for m in sent)
+            msg = (
+                f"already sent, not requeued: message {listed}; "
+                "use 'saa-lab resend RESULT' to send a result again with a new MSH-10"
+            )
+            raise click.ClickException(msg)  # fmt: skip
+        chosen = [i for i, m in found.items() if not dead or m["status"] == "dead"]
+    else:
+        chosen = [m["id"] for m in outbox_listing(app.store, status="dead", limit=1_000_000)]
+    if not chosen:
+        which = "none of the given messages is dead" if message_ids else "no dead messages"
+        raise click.ClickException(f"nothing to requeue: {which}")
+    count = requeue(app.store, message_ids=sorted(chosen), dead=dead)
+    if count == 0:  # another process requeued them first
+        raise click.ClickException("nothing to requeue: the messages are no longer dead")
+    click.echo(f"requeued {count} message(s): {', '.join(map(str, sorted(chosen)))} "
+               "(same MSH-10; the daemon sends them next)")  # fmt: skip
+
+
+@cli.command()
+@click.argument("result_id", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print the new messages as JSON.")
+@pass_app
+@_handle_errors
+def resend(app: AppContext, result_id: int, as_json: bool) -> None:
+    """Send RESULT_ID again: the same message content under a new MSH-10.
+
+    One new message per destination the result went to, queued for the daemon. The
+    receiver sees a new message (not a repeat); use it when a clinic lost a result.
+    RESULT_ID is the result column of `saa-lab outbox` (result_id in the JSON output).
+    """
+    from sqlalchemy import select
+
+    from .store.models import ResultRow
+    from .store.queue import resend_result
+
+    with app.store.session() as s:
+        found = s.execute(
+            select(ResultRow.accession, ResultRow.result_status).where(ResultRow.id == result_id)
+        ).first()
+    if found is None:
+        raise click.ClickException(f"no result with id {result_id}")
+    accession, result_status = found
+    new_ids = resend_result(app.store, result_id)
+    if not new_ids:
+        why = {"W": "withheld: its run was rejected",
+               "RA": "waiting for its re-assay"}.get(result_status, "never queued")  # fmt: skip
+        raise click.ClickException(f"result {result_id} ({accession}) has no message to resend "
+                                   f"({why})")  # fmt: skip
+    messages = _outbox_messages(app.store, control_ids=new_ids)
+    if as_json:
+        payload = {"result_id": result_id, "accession": accession, "messages": messages}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    for m in messages:
+        click.echo(f"result {result_id} ({accession}) re-issued to {m['destination']}: "
+                   f"message {m['id']}, MSH-10 {m['control_id']}")  # fmt: skip
 
 
 @cli.command()

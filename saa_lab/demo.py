@@ -78,7 +78,9 @@ def run_demo(*, keep: bool, timeout: float, echo: Callable[[str], None]) -> int:
 
             def finished() -> bool:
                 states = [store.source(sha) for sha in hashes]
-                return all(s is not None and s.status in ("done", "failed") for s in states)
+                processed = all(s is not None and s.status in ("done", "failed") for s in states)
+                # ... and delivered: the delivery worker writes the outbox files.
+                return processed and "pending" not in store.status_summary()["outbox"]
 
             done = daemon.wait_until(finished, timeout)
         elapsed = time.monotonic() - started

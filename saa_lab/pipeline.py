@@ -61,6 +61,12 @@ def _result_uid(source: SourceFile, read: PlateRead, accession: str) -> str:
     return uuid.uuid5(_UID_NAMESPACE, f"{source.sha256}/{read.index}/{accession}").hex
 
 
+def _hl7_sex(sex: str | None) -> str | None:
+    """PID-8 from what the order said (HL7 table 0001), or None when not a table value."""
+    code = (sex or "").strip().upper()[:1]
+    return code if code in ("F", "M", "O", "U", "A", "N") else None
+
+
 def _message(
     config: AppConfig,
     sample: SampleResult,
@@ -93,6 +99,10 @@ def _message(
         receiving_facility=(order.clinic if order and order.clinic else hl7.receiving_facility),
         accession=sample.accession,
         patient_id=order.patient_id if order else None,
+        patient_family_name=order.patient_family_name if order else None,
+        patient_given_name=order.patient_given_name if order else None,
+        birth_date=order.birth_date if order else None,
+        sex=_hl7_sex(order.sex if order else None),
         placer_order_number=order.placer_order_number if order else None,
         ordering_clinic=order.clinic if order else None,
         collection_time=order.collection_time if order else None,
@@ -109,6 +119,7 @@ def _message(
         analysis_time=now,
         comments=tuple(c for c in (interpretation.comment, interpretation.recommendation) if c),
         formulation=(FORMULATION_NAMES[order.formulation] if order and order.formulation else None),
+        formulation_code=order.formulation if order and order.formulation else None,
         dose_time=order.dose_time if order else None,
         processing_id=hl7.processing_id,
     )

@@ -8,6 +8,10 @@ and unchanged for ``settle_seconds``, or unchanged for ``stability_seconds``
 when no close event arrives (network shares). No input file is ever deleted:
 processed exports go to ``archive/``, duplicates to ``archive/duplicates/``,
 bad inputs to ``quarantine/`` with a one-line ``.error.txt`` sidecar.
+
+Results leave through one :class:`~saa_lab.delivery.DeliveryWorker` thread per
+destination (``[[destinations]]`` plus the outbox folder), woken after every
+processed export; the routes are checked at start-up.
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
-from .config import AppConfig
-from .deliver import deliver_to_directory
+from .config import AppConfig, Destination
+from .delivery import DeliveryWorker
 from .domain import PlateRead, SourceFile
-from .errors import ConfigError, DeliveryError, InputFileError, StoreError
+from .errors import ConfigError, InputFileError, StoreError
 from .pipeline import configured_instrument, process_export
 from .store import Store
 from .worklist import WORKLIST_SUFFIX, Worklist, parse_worklist
@@ -146,6 +150,7 @@ class Daemon:
         self._tracked: dict[Path, _Tracked] = {}
         self._observer: Any = None
         self._worker: threading.Thread | None = None
+        self._delivery: dict[str, DeliveryWorker] = {}
         self._next_scan = 0.0
         self._last_heartbeat = 0.0
         self.counters = _Counters()
@@ -166,9 +171,18 @@ class Daemon:
         self.stop()
 
     def start(self) -> None:
+        # An undeliverable route (unknown destination, unwritable folder, missing TLS
+        # file) is a start-up error, not a surprise when the first result needs it.
+        self.config.check_routes()
         for folder in (self.inbox, self.config.archive, self.config.quarantine, self.config.outbox):
             folder.mkdir(parents=True, exist_ok=True)
-        self._start_observer()
+        try:
+            for destination in self.config.all_destinations().values():
+                self._start_delivery(destination)
+            self._start_observer()
+        except BaseException:
+            self._stop_delivery(5.0)
+            raise
         self._worker = threading.Thread(target=self._run, name="saa-lab-worker", daemon=True)
         self._worker.start()
         log.info("watching %s (%s observer)", self.inbox, self.config.watch.observer)
@@ -181,7 +195,15 @@ class Daemon:
             self._observer.join(timeout)
         if self._worker is not None:
             self._worker.join(timeout)
+        self._stop_delivery(timeout)
         log.info("stopped")
+
+    def _stop_delivery(self, timeout: float) -> None:
+        for worker in self._delivery.values():
+            worker.stop()
+        for worker in self._delivery.values():
+            if worker.is_alive():
+                worker.join(timeout)
 
     def should_keep_running(self) -> bool:
         return not self._stop.is_set()
@@ -205,6 +227,26 @@ class Daemon:
         observer.start()
         self._observer = observer
         self._observer_started = datetime.now(UTC)
+
+    def _start_delivery(self, destination: Destination) -> None:
+        worker = DeliveryWorker(self.store, self.config, destination)
+        self._delivery[destination.name] = worker
+        worker.start()
+
+    def _supervise_delivery(self) -> None:
+        """A delivery thread that died (it catches every Exception) is replaced."""
+        for name, worker in list(self._delivery.items()):
+            if not worker.is_alive() and not self._stop.is_set():
+                log.error("the delivery thread for %s stopped unexpectedly; restarting it", name)
+                self.counters.extra["delivery_restarts"] = (
+                    int(self.counters.extra.get("delivery_restarts", 0)) + 1
+                )
+                self._start_delivery(worker.destination)
+
+    def notify_delivery(self) -> None:
+        """New messages are queued: wake every delivery worker."""
+        for worker in self._delivery.values():
+            worker.notify()
 
     def _supervise_observer(self) -> None:
         """A dead observer thread (watchdog #427/#663) is replaced, and said so."""
@@ -246,7 +288,6 @@ class Daemon:
 
     def _run(self) -> None:
         self._warm_up()
-        self._deliver()
         while not self._stop.is_set():
             try:
                 delay = self._cycle()
@@ -261,6 +302,7 @@ class Daemon:
     def _cycle(self) -> float:
         now = time.monotonic()
         self._supervise_observer()
+        self._supervise_delivery()
         if now >= self._next_scan:
             self._scan()
             self._next_scan = now + self.config.watch.poll_interval_seconds
@@ -467,7 +509,7 @@ class Daemon:
         accepted = sum(1 for r in outcome.runs if r.status == "accepted")
         log.info("%s processed: %d run(s), %d accepted; archived as %s",
                  path.name, len(outcome.runs), accepted, target)  # fmt: skip
-        self._deliver()
+        self.notify_delivery()
 
     def _move(self, path: Path, folder: Path) -> Path:
         target = move_aside(path, folder)
@@ -532,12 +574,6 @@ class Daemon:
             return
         self.counters.quarantined += 1
         log.error("quarantined %s: %s", path.name, line)
-
-    def _deliver(self) -> None:
-        try:
-            deliver_to_directory(self.store, self.config.outbox)
-        except DeliveryError as exc:
-            log.error("HL7 outbox: %s; will retry", exc)
 
     # -- for the demo, tests and benchmarks -----------------------------------
 

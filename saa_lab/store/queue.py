@@ -21,8 +21,11 @@ from .repository import Store
 __all__ = [
     "QueuedMessage",
     "next_message",
+    "next_messages",
     "outbox_listing",
+    "pending_batch",
     "queue_stats",
+    "record_batch_sent",
     "record_delivery",
     "requeue",
     "resend_result",
@@ -50,15 +53,21 @@ def _queued(row: OutboxMessage, run_id: int) -> QueuedMessage:
 
 def next_message(store: Store, destination: str) -> QueuedMessage | None:
     """The oldest pending message of a destination (it may be waiting for a retry)."""
+    found = next_messages(store, destination, 1)
+    return found[0] if found else None
+
+
+def next_messages(store: Store, destination: str, limit: int) -> list[QueuedMessage]:
+    """The ``limit`` oldest pending messages of a destination, in order."""
     with store.session() as s:
-        found = s.execute(
+        rows = s.execute(
             select(OutboxMessage, ResultRow.run_id)
             .join(ResultRow, OutboxMessage.result_id == ResultRow.id)
             .where(OutboxMessage.destination == destination, OutboxMessage.status == "pending")
             .order_by(OutboxMessage.id)
-            .limit(1)
-        ).first()
-        return _queued(found[0], found[1]) if found else None
+            .limit(limit)
+        ).all()
+        return [_queued(m, r) for m, r in rows]
 
 
 def pending_batch(store: Store, destination: str, run_id: int) -> list[QueuedMessage]:
@@ -86,11 +95,16 @@ def record_delivery(
     ack_code: str | None = None,
     error: str | None = None,
     next_attempt_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Record one attempt: delivered, to be retried at ``next_attempt_at``, or dead."""
+    """Record one attempt: delivered, to be retried at ``next_attempt_at``, or dead.
+
+    ``now`` (default: the clock) is when the attempt was made; the first one
+    starts the retry budget.
+    """
     with store.session() as s:
         row = s.get_one(OutboxMessage, message_id)
-        now = utcnow()
+        now = now or utcnow()
         row.attempts += 1
         row.first_attempt_at = row.first_attempt_at or now
         row.last_ack_code = ack_code
@@ -110,6 +124,24 @@ def record_delivery(
                              entity_id=row.control_id,
                              detail={"destination": row.destination, "ack": ack_code,
                                      "error": error}))  # fmt: skip
+
+
+def record_batch_sent(store: Store, message_ids: list[int], *, where: str,
+                      now: datetime | None = None) -> None:  # fmt: skip
+    """Record messages delivered together (one batch file) in one transaction."""
+    with store.session() as s:
+        now = now or utcnow()
+        for message_id in message_ids:
+            row = s.get_one(OutboxMessage, message_id)
+            row.attempts += 1
+            row.first_attempt_at = row.first_attempt_at or now
+            row.last_ack_code, row.last_error = None, None
+            row.status, row.sent_at, row.delivered_to, row.next_attempt_at = (
+                "sent",
+                now,
+                where,
+                None,
+            )
 
 
 def requeue(store: Store, *, message_ids: list[int] | None = None, dead: bool = False,
