@@ -16,7 +16,7 @@ from conftest import assert_hl7_strict_valid
 from helpers import nominal_activity
 
 from saa_lab.config import load_config
-from saa_lab.deliver import deliver_to_directory
+from saa_lab.delivery import deliver_pending
 from saa_lab.domain import SourceFile
 from saa_lab.pipeline import process_export
 from saa_lab.store import Store
@@ -58,9 +58,9 @@ def test_sample_results_match_the_designed_truth(export: Path, tmp_path: Path) -
     outcome = process_export(
         store, config, SourceFile.from_path(export), worklist_for=lambda _r: worklist
     )
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
-    written = deliver_to_directory(store, outbox)
+    outbox = config.outbox
+    config.check_routes()  # creates the outbox folder, as `saa-lab process` does
+    written = sum(deliver_pending(store, config).values())
     store.close()
     # Results above the ULOQ wait for their re-assay and are not sent.
     waiting = [r for r in outcome.runs[0].results if r.result_status == "RA"]
