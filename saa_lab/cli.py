@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .config import AppConfig
     from .pipeline import ExportOutcome
     from .store import Store, StoredRun
+    from .worklist import Worklist
 
 # Kept here (not imported from .config) so `saa-lab --help` does not load pydantic.
 CONFIG_NAME = "saa-lab.toml"
@@ -248,10 +249,13 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
     }
 
 
-def _find_worklist(export: Path, plate_ids: list[str | None]) -> Path | None:
+def _find_worklist(export: Path, plate_id: str | None, *, single: bool) -> Path | None:
+    """``<plate id>.worklist.csv`` beside the export, or for a one-plate export its stem's."""
     from .worklist import WORKLIST_SUFFIX
 
-    names = [f"{p}{WORKLIST_SUFFIX}" for p in plate_ids if p] + [f"{export.stem}{WORKLIST_SUFFIX}"]
+    names = [f"{plate_id}{WORKLIST_SUFFIX}"] if plate_id else []
+    if single:
+        names.append(f"{export.stem}{WORKLIST_SUFFIX}")
     return next((export.parent / n for n in names if (export.parent / n).is_file()), None)
 
 
@@ -292,20 +296,34 @@ def process(
     source = SourceFile.from_path(export, timezone=config.lab.zone)
     instrument = Instrument(export_format) if export_format else configured_instrument(config)
     reads = parse(source, instrument=instrument)
-    worklist_path = worklist or _find_worklist(export, [r.plate_id for r in reads])
-    if worklist_path is None:
+    plate_indexes = sorted({r.plate_index for r in reads})
+    if worklist is not None and len(plate_indexes) > 1:
         msg = (
-            f"no worklist found beside the export (looked for {export.stem}.worklist.csv); "
-            "give one with --worklist"
+            f"this export holds {len(plate_indexes)} plates; one --worklist cannot serve them all. "
+            "Put each plate's worklist beside it as <plate id>.worklist.csv"
         )
         raise InputFileError(msg, path=str(export))
-    parsed = parse_worklist(SourceFile.from_path(worklist_path), zone=config.lab.zone)
+    by_plate: dict[int, Worklist] = {}
+    single = len(plate_indexes) == 1
+    for plate in plate_indexes:
+        plate_id = next((r.plate_id for r in reads if r.plate_index == plate), None)
+        found = worklist or _find_worklist(export, plate_id, single=single)
+        if found is None:
+            tried = [f"{plate_id}.worklist.csv"] if plate_id else []
+            tried += [f"{export.stem}.worklist.csv"] if single else []
+            where = "" if single else f" for plate {plate + 1}"
+            msg = (
+                f"no worklist found beside the export{where} (looked for "
+                f"{' or '.join(tried)}); give one with --worklist"
+            )
+            raise InputFileError(msg, path=str(export))
+        by_plate[plate] = parse_worklist(SourceFile.from_path(found), zone=config.lab.zone)
     outcome = process_export(
         app.store,
         config,
         source,
         reads=reads,
-        worklist_for=lambda _read: parsed,
+        worklist_for=lambda read: by_plate.get(read.plate_index),
         assay_name=assay,
         layout_name=layout,
         actor="cli",
@@ -322,12 +340,12 @@ def process(
         _print_run(run)
     for destination, count in sorted(delivered.items()):
         target = config.all_destinations()[destination]
-        where = (
-            config.resolve(target.path)
+        place = (
+            str(config.resolve(target.path))
             if target.path is not None
             else f"{target.host}:{target.port}"
         )
-        click.echo(f"{count} HL7 message(s) delivered to {destination} ({where})")
+        click.echo(f"{count} HL7 message(s) delivered to {destination} ({place})")
     if not delivered:
         click.echo("no HL7 message to deliver")
 

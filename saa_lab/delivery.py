@@ -534,12 +534,14 @@ class DeliveryWorker(threading.Thread):
         log.info("delivering to %s (%s)", dest.name, link.where if link else dest.path)
         try:
             while self.should_keep_running():
-                self._wake.clear()
                 wait = self._step(link, window)
                 if wait is None or wait > 0:
                     if link is not None:
                         link.close()  # not left open while idle or waiting
+                    # Cleared only after the wait: a stop() or a notify() that came
+                    # while the step ran ends the wait at once instead of being lost.
                     self._wake.wait(self.idle_seconds if wait is None else wait)
+                    self._wake.clear()
         finally:
             if link is not None:
                 link.close()
@@ -553,16 +555,33 @@ class DeliveryWorker(threading.Thread):
             log.error("delivery to %s: database unavailable, retrying in %g s: %s",
                       self.destination.name, self.error_pause_seconds, exc)  # fmt: skip
             return self.error_pause_seconds
-        except Exception:
+        except Exception as exc:
             log.exception("delivery to %s: unexpected error; retrying in %g s",
                           self.destination.name, self.error_pause_seconds)  # fmt: skip
             if link is not None:
                 link.close()
-            return self.error_pause_seconds
+            return self._count_unexpected(exc)
         self._publish(step)
         if self.on_step is not None:
             self.on_step(step)
         return step.wait_seconds
+
+    def _count_unexpected(self, exc: Exception) -> float:
+        """An unexpected error counts as a failed attempt of the head message, so its
+        retry budget runs and it is dead-lettered in the end instead of blocking the
+        queue forever."""
+        try:
+            window = QueueWindow()
+            head = window.head(self.store, self.destination.name)
+            if head is not None:
+                reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                step = _failed(self.store, self.destination, head, reason,
+                               now=datetime.now(UTC), rng=self.rng)  # fmt: skip
+                self._publish(step)
+                return max(step.wait_seconds or 0.0, self.error_pause_seconds)
+        except StoreError:
+            pass  # the database is the problem; try again after the pause
+        return self.error_pause_seconds
 
     def _publish(self, step: DeliveryStep) -> None:
         """Failures (and the recovery after them) go to the service state for status."""

@@ -148,6 +148,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._hints: dict[Path, bool] = {}
         self._tracked: dict[Path, _Tracked] = {}
+        self._unreadable: set[Path] = set()
         self._observer: Any = None
         self._worker: threading.Thread | None = None
         self._delivery: dict[str, DeliveryWorker] = {}
@@ -294,6 +295,12 @@ class Daemon:
             except StoreError as exc:
                 log.error("database unavailable, retrying in %.0f s: %s", 5.0, exc)
                 delay = 5.0
+            except Exception:
+                # A bug or an unexpected OS error must not stop the daemon silently:
+                # log it with its traceback, count it, and carry on after a pause.
+                log.exception("unexpected error in the inbox worker; continuing in 5 s")
+                self.counters.errors += 1
+                delay = 5.0
             if delay > 0:
                 self.idle.set() if not self._tracked else self.idle.clear()
                 self._wake.wait(delay)
@@ -345,6 +352,14 @@ class Daemon:
         except FileNotFoundError:
             self._tracked.pop(path, None)
             return
+        except OSError as exc:
+            # A symlink loop, a stale NFS handle, an I/O error: not a file we can read
+            # now. Forget it (the next scan looks again) rather than stop the worker.
+            if self._tracked.pop(path, None) is not None or path not in self._unreadable:
+                log.warning("cannot stat %s (%s); it is skipped until readable", path.name, exc)
+                self._unreadable.add(path)
+            return
+        self._unreadable.discard(path)
         tracked = self._tracked.get(path)
         if tracked is None:
             # A file last written long ago (e.g. while the daemon was down) need not
@@ -517,16 +532,33 @@ class Daemon:
         return target
 
     def _worklists_for(self, path: Path, reads: list[PlateRead]) -> dict[int, Path | None]:
-        """Pair each plate with ``<plate id>.worklist.csv`` or ``<file stem>.worklist.csv``."""
+        """Pair each plate with ``<plate id>.worklist.csv``, or a single-plate export with
+        ``<file stem>.worklist.csv``. A worklist still being written counts as absent.
+
+        A stem worklist is never given to several plates: each plate's samples would
+        otherwise be reported under the first plate's accessions.
+        """
+        plates = {r.plate_index for r in reads}
         result: dict[int, Path | None] = {}
+        now = time.monotonic()
         for read in reads:
             names = []
             if read.plate_id:
                 names.append(f"{read.plate_id}{WORKLIST_SUFFIX}")
-            names.append(f"{path.stem}{WORKLIST_SUFFIX}")
+            if len(plates) == 1:
+                names.append(f"{path.stem}{WORKLIST_SUFFIX}")
             found = next((self.inbox / n for n in names if (self.inbox / n).is_file()), None)
+            if found is not None and not self._worklist_stable(found, now):
+                found = None  # still being written: wait for it like a missing one
             result[read.plate_index] = found
         return result
+
+    def _worklist_stable(self, path: Path, now: float) -> bool:
+        """A worklist is read only once complete, like an export (close/rename or quiet)."""
+        if path not in self._tracked:
+            self._observe(path, False, now)
+        tracked = self._tracked.get(path)
+        return tracked is not None and tracked.size > 0 and now >= self._stable_after(tracked)
 
     def _wait_for_worklist(
         self, path: Path, source: SourceFile, tracked: _Tracked, fmt: str

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from ..orders import OrderContext
 from .convert import order_row, to_order
@@ -92,18 +92,29 @@ def save_order_message(
 
 
 def find_order(store: Store, accession: str) -> OrderContext | None:
-    """The newest HL7 order for a specimen, by specimen id or placer order number."""
+    """The newest HL7 order for a specimen: by specimen id, else by placer order number.
+
+    The specimen id wins; a placer number is used only when no order has that
+    specimen id and exactly one specimen carries that placer number (an ambiguous
+    placer number matches nothing, rather than another patient's order).
+    """
     with store.session() as s:
         row = s.scalar(
             select(OrderRow)
-            .where(
-                OrderRow.source == "hl7",
-                or_(OrderRow.accession == accession, OrderRow.placer_order_number == accession),
-            )
+            .where(OrderRow.source == "hl7", OrderRow.accession == accession)
             .order_by(OrderRow.id.desc())
             .limit(1)
         )
-        return to_order(row) if row is not None else None
+        if row is not None:
+            return to_order(row)
+        by_placer = s.scalars(
+            select(OrderRow)
+            .where(OrderRow.source == "hl7", OrderRow.placer_order_number == accession)
+            .order_by(OrderRow.id.desc())
+        ).all()
+        if len({r.accession for r in by_placer}) != 1:
+            return None
+        return to_order(by_placer[0])
 
 
 @dataclass(frozen=True)

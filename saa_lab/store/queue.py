@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
+from ..errors import SaaLabError
 from .models import AuditEntry, OutboxMessage, ResultRow, utcnow
 from .repository import Store
 
@@ -170,6 +171,15 @@ def resend_result(store: Store, result_id: int, *, actor: str = "cli") -> list[s
             select(OutboxMessage).where(OutboxMessage.result_id == result_id)
             .order_by(OutboxMessage.id)
         ).all()  # fmt: skip
+        waiting = [m for m in originals if m.status == "pending"]
+        if waiting:
+            # Both would go out, under two MSH-10s the receiver cannot match.
+            ids = ", ".join(str(m.id) for m in waiting)
+            msg = (
+                f"result {result_id} still has a message waiting to be delivered (outbox "
+                f"{ids}); wait for it, or requeue a dead one with 'saa-lab outbox retry'"
+            )
+            raise SaaLabError(msg)
         latest: dict[str, OutboxMessage] = {m.destination: m for m in originals}
         new_ids = []
         for original in latest.values():

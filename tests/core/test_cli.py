@@ -90,9 +90,10 @@ def test_process_without_worklist_names_what_it_looked_for(
     shutil.copyfile(GEN5, export)
     result = runner.invoke(cli, ["process", str(export)])
     assert result.exit_code == 3
-    assert "LONE.txt: no worklist found beside the export (looked for LONE.worklist.csv)" in (
-        result.output
-    )
+    assert (
+        "LONE.txt: no worklist found beside the export (looked for "
+        "RUN-G5-001.worklist.csv or LONE.worklist.csv)"
+    ) in result.output
 
 
 def test_process_unknown_format_is_one_clear_line(

@@ -245,6 +245,7 @@ def test_resend_keeps_the_content_under_a_new_control_id(
     accession: str, lab: Path, runner: CliRunner, store: Store
 ) -> None:
     original = message_of(store, accession)
+    record_delivery(store, original["id"], "sent", where="north")
     data = json.loads(run(runner, "resend", str(original["result_id"]), "--json"))
     (new,) = data["messages"]
     assert (data["result_id"], data["accession"]) == (original["result_id"], accession)
@@ -268,6 +269,7 @@ def test_resend_keeps_the_content_under_a_new_control_id(
 
 def test_resend_prints_the_new_control_ids(lab: Path, runner: CliRunner, store: Store) -> None:
     original = message_of(store, "SAA-0002")
+    record_delivery(store, original["id"], "sent", where="north")
     output = run(runner, "resend", str(original["result_id"]))
     (line,) = output.splitlines()
     match = re.fullmatch(
@@ -278,8 +280,11 @@ def test_resend_prints_the_new_control_ids(lab: Path, runner: CliRunner, store: 
     assert match is not None
     assert match.group(2) != original["control_id"]
     assert len(listing(runner, "--destination", "north")) == 5
+    record_delivery(store, int(match.group(1)), "sent", where="north")
     again = run(runner, "resend", str(original["result_id"]))  # from the latest message
-    assert match.group(2) not in again and len(listing(runner, "--state", "pending")) == 6
+    assert match.group(2) not in again
+    # 4 queued for north, minus the original and the first re-issue (both sent), plus this one
+    assert len(listing(runner, "--state", "pending")) == 4
 
 
 def test_resend_refuses_unknown_and_unsent_results(
@@ -361,3 +366,13 @@ def test_the_receivers_answer_is_shown_once() -> None:
         "connection refused"
     )
     assert _ack_text({"last_ack": None, "last_error": None}) == ""
+
+
+def test_resend_refuses_while_a_message_of_the_result_is_still_queued(
+    lab: Path, runner: CliRunner, store: Store
+) -> None:
+    original = message_of(store, "SAA-0002")  # pending: never delivered
+    refused = runner.invoke(cli, ["resend", str(original["result_id"])])
+    assert refused.exit_code == 1
+    assert "still has a message waiting to be delivered" in refused.output
+    assert len(listing(runner, "--state", "pending")) == 4  # nothing added
