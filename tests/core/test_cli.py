@@ -267,3 +267,29 @@ def test_patient_shows_the_timeline(lab: Path, runner: CliRunner) -> None:
     assert (
         runner.invoke(cli, ["patient", "NOBODY"]).output.strip() == "no results for patient NOBODY"
     )
+
+
+def test_a_multi_plate_export_needs_a_worklist_per_plate(
+    lab: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    from saa_lab.synth import PlannedSample, gen5_text, plate_values, worklist_csv
+
+    texts = []
+    for number, barcode in ((1, "PLATE-A"), (2, "PLATE-B")):
+        values, rows = plate_values([PlannedSample(f"{barcode}-S1", 200 * number)], seed=number)
+        texts.append(gen5_text(values, plate_number=number, barcode=barcode))
+        (tmp_path / f"{barcode}.worklist.csv").write_text(worklist_csv(rows))
+    export = tmp_path / "TWO.txt"
+    export.write_text("".join(texts))
+    refused = runner.invoke(cli, ["process", str(export), "--worklist",
+                                  str(tmp_path / "PLATE-A.worklist.csv")])  # fmt: skip
+    assert refused.exit_code == 3 and "holds 2 plates" in refused.output
+    result = runner.invoke(cli, ["process", str(export), "--json"])
+    assert result.exit_code == 0, result.output
+    plates = json.loads(result.output)["plates"]
+    assert [[r["accession"] for r in p["results"]] for p in plates] == [
+        ["PLATE-A-S1"],
+        ["PLATE-B-S1"],
+    ]
+    a, b = (p["results"][0]["activity_u_per_l"] for p in plates)
+    assert a == pytest.approx(200, rel=0.06) and b == pytest.approx(400, rel=0.06)

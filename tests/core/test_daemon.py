@@ -231,3 +231,29 @@ def test_saa_lab_watch_processes_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     store = Store(config.database_url)
     assert store.status_summary()["service"]["daemon"]["processed"] >= 0
     store.close()
+
+
+def test_a_worklist_still_being_written_is_not_read(lab: Lab) -> None:
+    """The export waits; the worklist arrives in two chunks with the file held open."""
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: lab.store.status_summary()["waiting"] != [])
+    content = GEN5_WL.read_bytes()
+    half = content.index(b"\n", len(content) // 2) + 1
+    with (lab.config.inbox / GEN5_WL.name).open("wb") as writer:
+        writer.write(content[:half])  # cut after a complete line: a valid, shorter worklist
+        writer.flush()
+        time.sleep(0.1)  # shorter than the stability window: the file is still in motion
+        writer.write(content[half:])
+    assert wait_for(lambda: len(lab.outbox()) == MESSAGES)
+    (run,) = lab.store.recent_runs()
+    assert len(run.results) == 14  # every sample, not only the first half's
+
+
+def test_an_unreadable_entry_does_not_stop_the_daemon(lab: Lab) -> None:
+    loop = lab.config.inbox / "loop.txt"
+    loop.symlink_to(loop)  # stat() raises ELOOP
+    lab.daemon.notify(loop, True)
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(lab.outbox()) == MESSAGES)
+    assert loop.is_symlink()  # left alone, never deleted

@@ -88,3 +88,19 @@ def test_results_link_to_the_stored_hl7_order_and_build_the_timeline(
         assert [e.accession for e in patient_timeline(store, "PAT-1001")] == ["SAA-0001"]
     finally:
         store.close()
+
+
+def test_a_specimen_id_wins_over_another_orders_placer_number(database_url: str) -> None:
+    store = Store(database_url)
+    try:
+        save_orders(store, [hl7_order("100234", patient_id="PAT-A", placer_order_number="P-1")])
+        save_orders(store, [hl7_order("200999", patient_id="PAT-B",
+                                      placer_order_number="100234")])  # fmt: skip
+        found = find_order(store, "100234")
+        assert found is not None and found.patient_id == "PAT-A"
+        # A placer number that names two specimens matches nothing.
+        save_orders(store, [hl7_order("300111", placer_order_number="DUP")])
+        save_orders(store, [hl7_order("300222", placer_order_number="DUP")])
+        assert find_order(store, "DUP") is None
+    finally:
+        store.close()
