@@ -642,5 +642,9 @@ def _sample(
     if cv is not None and (math.isnan(cv) or cv > limit):
         note = f"replicate CV {cv:.1f} % exceeds the {limit:g} % limit"
         return result(SampleStatus.INVALID, note, *notes, replicates=finite, mean=mean, cv=cv)
+    if mean * dilution > assay.reportable_max_u_per_l:
+        # Within the curve but beyond what the method may report (max_reportable_u_per_l).
+        return result(SampleStatus.ABOVE_REPORTABLE, *notes, replicates=finite, mean=mean,
+                      cv=cv, activity=assay.reportable_max_u_per_l, comparator=">")  # fmt: skip
     return result(SampleStatus.QUANTIFIED, *notes, replicates=finite, mean=mean, cv=cv,
                   activity=mean * dilution)  # fmt: skip

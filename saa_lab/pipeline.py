@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from .domain import PlateRead, SourceFile
 from .interpret import Interpretation, InterpretationRules, apply_peg_bias, interpret
 from .layout import PlateLayout, load_layout
 from .mapping import Plate, map_plate, select_read
+from .numbers import format_number
 from .orders import FORMULATION_NAMES, OrderContext, merge_orders
 from .protocols import PriorResult, ProtocolCatalog, load_protocols
 from .records import OutgoingMessage, ProcessedRun, ReportedSample
@@ -127,6 +128,17 @@ def _message(
     return OutgoingMessage(destination=destination.name, control_id=control_id, payload=payload)
 
 
+def _as_reported(sample: SampleResult) -> SampleResult:
+    """The activity at the precision it is reported with (``numbers.format_number``).
+
+    Flags are decided on the number the clinic reads: 99.96 U/L is reported as
+    "100" and so is judged at the threshold, never "100 ... below 100".
+    """
+    if sample.activity_u_per_l is None:
+        return sample
+    return replace(sample, activity_u_per_l=float(format_number(sample.activity_u_per_l)))
+
+
 def _prior(
     sample: SampleResult, interpretation: Interpretation, order: OrderContext | None
 ) -> PriorResult:
@@ -210,6 +222,7 @@ def build_runs(
             listed = worklist.orders.get(measured.accession) if worklist else None
             order = order_for(measured.accession, listed) if order_for else listed
             sample, bias_factor = apply_peg_bias(measured, order, definition.peg_bias)
+            sample = _as_reported(sample)
             patient = order.patient_id if order else None
             prior: list[PriorResult] = []
             if patient:

@@ -398,7 +398,9 @@ class Store:
             )
             accepted = cal.accepted
             open_request: ReassayRequest | None = None
-            if accepted:
+            # An invalid re-assay result neither replaces the original nor closes its
+            # request: the sample still needs a valid re-assay.
+            if accepted and sample.status != "invalid":
                 open_request = s.scalar(
                     select(ReassayRequest).where(
                         ReassayRequest.accession == sample.accession,

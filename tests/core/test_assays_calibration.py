@@ -789,10 +789,12 @@ def test_maat_peg_bias_through_the_pipeline(tmp_path: Path) -> None:
     for accession, factor in (("PEG-LOW", 1.23), ("PEG-HIGH", 1.42)):
         result = reported[accession]
         assert result.bias_factor == factor
-        assert result.sample.activity_u_per_l == pytest.approx(measured(accession) / factor)
+        assert result.sample.activity_u_per_l == pytest.approx(
+            measured(accession) / factor, abs=0.05
+        )  # reported to 0.1 U/L
         assert "Corrected for the kit's PEG-asparaginase bias" in result.interpretation.comment
     assert reported["ERW"].bias_factor is None
-    assert reported["ERW"].sample.activity_u_per_l == pytest.approx(measured("ERW"))
+    assert reported["ERW"].sample.activity_u_per_l == pytest.approx(measured("ERW"), abs=0.05)
     assert reported["NONE"].bias_factor is None
     assert "formulation is not known" in reported["NONE"].interpretation.comment
 

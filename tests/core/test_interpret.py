@@ -67,3 +67,14 @@ def test_invalid_result_says_why_and_that_it_is_repeated() -> None:
                     None, RULES)  # fmt: skip
     assert got.comment.startswith("No valid result: replicate CV 35.1 % exceeds")
     assert "re-assayed" in got.comment
+
+
+def test_the_flag_follows_the_reported_number_at_the_threshold() -> None:
+    from saa_lab.pipeline import _as_reported
+
+    reported = _as_reported(sample(99.96))
+    assert reported.activity_u_per_l == 100.0  # reported as "100" (one decimal at >= 10 U/L)
+    got = interpret(reported, None, RULES)
+    assert got.flag == Flag.THERAPEUTIC
+    assert "100 U/L (0.1 IU/mL) is at or above the threshold" in got.comment
+    assert interpret(_as_reported(sample(99.94)), None, RULES).flag == Flag.BELOW_THRESHOLD
