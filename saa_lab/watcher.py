@@ -16,9 +16,11 @@ processed export; the routes are checked at start-up.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -130,10 +132,25 @@ def move_aside(path: Path, folder: Path) -> Path:
         except FileExistsError:
             continue  # taken since we looked: try the next name
         except OSError:
-            path.replace(target)
+            try:
+                path.replace(target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                _copy_then_unlink(path, target)  # another file system (e.g. a mounted share)
             return target
         path.unlink()
         return target
+
+
+def _copy_then_unlink(path: Path, target: Path) -> None:
+    """Move across file systems without a window where the file exists nowhere."""
+    temp = target.with_name(f".{target.name}.part")
+    shutil.copy2(path, temp)
+    with temp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    temp.replace(target)
+    path.unlink()
 
 
 class Daemon:

@@ -257,3 +257,25 @@ def test_an_unreadable_entry_does_not_stop_the_daemon(lab: Lab) -> None:
     drop_file(GEN5, lab.config.inbox)
     assert wait_for(lambda: len(lab.outbox()) == MESSAGES)
     assert loop.is_symlink()  # left alone, never deleted
+
+
+def test_moves_to_another_file_system_copy_then_unlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from saa_lab.watcher import move_aside
+
+    def cross_device(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    source = tmp_path / "in" / "x.txt"
+    source.parent.mkdir()
+    source.write_text("plate")
+    monkeypatch.setattr(os, "link", cross_device)
+    monkeypatch.setattr(Path, "replace", lambda self, target: (
+        cross_device() if self == source else os.rename(self, target)))  # noqa: PTH104  # fmt: skip
+    target = move_aside(source, tmp_path / "archive")
+    assert target.read_text() == "plate" and not source.exists()
+    assert list((tmp_path / "archive").iterdir()) == [target]  # no temp file left
