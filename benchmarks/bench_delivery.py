@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,7 +41,7 @@ from saa_lab.delivery import DeliveryStep, DeliveryWorker
 from saa_lab.hl7 import MllpServer, ReportedResult, build_ack, build_oru_r01
 from saa_lab.hl7.oru import build_oru_r01_message
 from saa_lab.store import Store
-from saa_lab.store.models import OutboxMessage, ResultRow, RunRow, SourceFileRow
+from saa_lab.synth import queue_synthetic_messages
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 
@@ -86,31 +85,9 @@ def median_ms(action: Callable[[int], object], repeat: int) -> tuple[float, floa
 
 
 def enqueue(store: Store, destination: str, count: int) -> list[str]:
-    ids = []
-    with store.session() as s:
-        source = SourceFileRow(sha256=uuid.uuid4().hex * 2, name="bench.txt",
-                               original_path="bench.txt", size=1, status="done")  # fmt: skip
-        s.add(source)
-        s.flush()
-        run = RunRow(source_file_id=source.id, plate_index=0, format="bench", assay_name="a",
-                     assay_version="1", layout_name="l", layout_version="1",
-                     status="accepted")  # fmt: skip
-        s.add(run)
-        s.flush()
-        for _ in range(count):
-            control_id = uuid.uuid4().hex[:20].upper()
-            accession = f"ACC{control_id[:8]}"
-            result = ResultRow(result_uid=uuid.uuid4().hex, run_id=run.id, accession=accession,
-                               wells="A1", dilution=1.0, comparator="=", status="quantified",
-                               flag="ok", comment="", rule_id="r",
-                               result_status="F")  # fmt: skip
-            s.add(result)
-            s.flush()
-            text = build_oru_r01(reported(control_id, accession))
-            s.add(OutboxMessage(result_id=result.id, destination=destination,
-                                control_id=control_id, status="pending", payload=text))  # fmt: skip
-            ids.append(control_id)
-    return ids
+    return queue_synthetic_messages(
+        store, destination, count, lambda cid, acc: build_oru_r01(reported(cid, acc))
+    )
 
 
 class Sent:

@@ -8,10 +8,14 @@ activities from the curve without asking the code under test.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .wells import ROWS_96
+
+if TYPE_CHECKING:
+    from .store import Store
 
 __all__ = [
     "NOMINAL_BLANK",
@@ -20,6 +24,7 @@ __all__ = [
     "gen5_text",
     "grid_csv",
     "plate_values",
+    "queue_synthetic_messages",
     "standard_plate_plan",
     "worklist_csv",
 ]
@@ -189,3 +194,43 @@ def standard_plate_plan(n_samples: int = 40, *, prefix: str = "BENCH") -> list[P
             )
         )
     return plan
+
+
+def queue_synthetic_messages(
+    store: Store, destination: str, count: int, build: Callable[[str, str], str]
+) -> list[str]:
+    """Queue ``count`` invented results of one new run for ``destination``.
+
+    ``build(control_id, accession)`` returns each message's ER7 text. Returns the
+    MSH-10s in queue order. For delivery tests and benchmarks: it writes the rows
+    a processed plate would, without a plate.
+    """
+    import uuid
+
+    from .store.models import OutboxMessage, ResultRow, RunRow, SourceFileRow
+
+    ids = []
+    with store.session() as s:
+        source = SourceFileRow(sha256=uuid.uuid4().hex * 2, name="plate.txt",
+                               original_path="/in/plate.txt", size=1, status="done")  # fmt: skip
+        s.add(source)
+        s.flush()
+        run = RunRow(source_file_id=source.id, plate_index=0, format="test", assay_name="a",
+                     assay_version="1", layout_name="l", layout_version="1",
+                     status="accepted")  # fmt: skip
+        s.add(run)
+        s.flush()
+        for number in range(count):
+            accession = f"ACC-{run.id}-{number}"
+            result = ResultRow(result_uid=uuid.uuid4().hex, run_id=run.id, accession=accession,
+                               wells="A1", dilution=1.0, comparator="=", status="quantified",
+                               flag="ok", comment="", rule_id="r",
+                               result_status="F")  # fmt: skip
+            s.add(result)
+            s.flush()
+            control_id = uuid.uuid4().hex[:20].upper()
+            s.add(OutboxMessage(result_id=result.id, destination=destination,
+                                control_id=control_id, status="pending",
+                                payload=build(control_id, accession)))  # fmt: skip
+            ids.append(control_id)
+    return ids

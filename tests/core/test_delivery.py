@@ -53,8 +53,9 @@ from saa_lab.hl7 import MllpServer, ReportedResult, build_ack, build_oru_r01
 from saa_lab.hl7.mllp import FrameReader, frame
 from saa_lab.hl7.orders import OrderProblem
 from saa_lab.store import Store
-from saa_lab.store.models import OutboxMessage, ResultRow, RunRow, SourceFileRow
+from saa_lab.store.models import OutboxMessage
 from saa_lab.store.queue import queue_stats, record_delivery
+from saa_lab.synth import queue_synthetic_messages
 from saa_lab.watcher import Daemon
 
 HOST = "127.0.0.1"
@@ -91,31 +92,9 @@ def payload(control_id: str, accession: str, *, comment: str = "") -> str:
 
 def enqueue(store: Store, destination: str, count: int, *, comment: str = "") -> list[str]:
     """``count`` messages of one new run queued for ``destination``; their MSH-10s in order."""
-    ids = []
-    with store.session() as s:
-        source = SourceFileRow(sha256=uuid.uuid4().hex * 2, name="plate.txt",
-                               original_path="/in/plate.txt", size=1, status="done")  # fmt: skip
-        s.add(source)
-        s.flush()
-        run = RunRow(source_file_id=source.id, plate_index=0, format="test", assay_name="a",
-                     assay_version="1", layout_name="l", layout_version="1",
-                     status="accepted")  # fmt: skip
-        s.add(run)
-        s.flush()
-        for number in range(count):
-            accession = f"ACC-{run.id}-{number}"
-            result = ResultRow(result_uid=uuid.uuid4().hex, run_id=run.id, accession=accession,
-                               wells="A1", dilution=1.0, comparator="=", status="quantified",
-                               flag="ok", comment="", rule_id="r",
-                               result_status="F")  # fmt: skip
-            s.add(result)
-            s.flush()
-            control_id = uuid.uuid4().hex[:20].upper()
-            text = payload(control_id, accession, comment=comment)
-            s.add(OutboxMessage(result_id=result.id, destination=destination,
-                                control_id=control_id, status="pending", payload=text))  # fmt: skip
-            ids.append(control_id)
-    return ids
+    return queue_synthetic_messages(
+        store, destination, count, lambda cid, acc: payload(cid, acc, comment=comment)
+    )
 
 
 def rows(store: Store) -> dict[str, OutboxMessage]:
