@@ -84,7 +84,7 @@ class AppContext:
         if self._store is None:
             from .store import Store
 
-            self._store = Store(self.config.database_url)
+            self._store = Store(self.config.database_url, zone=self.config.lab.zone)
             self.cleanups.append(self._store.close)
         return self._store
 
@@ -225,6 +225,7 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
         "warnings": list(run.warnings),
         "curve": run.curve,
         "lookback": list(run.lookback),
+        "review_status": run.review_status,
         "results": [
             {
                 "accession": r.accession,
@@ -243,6 +244,13 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
                 "protocol_version": r.protocol_version,
                 "rule_id": r.rule_id,
                 "recommendation": r.recommendation,
+                "result_id": r.id,
+                "review": {
+                    "state": r.state,
+                    "auto_verified": r.auto_verified,
+                    "ruleset": r.ruleset,
+                    "hold_reasons": list(r.hold_reasons),
+                },
             }
             for r in run.results
         ],
@@ -338,6 +346,11 @@ def process(
         click.echo(f"{export.name} was already processed; showing the stored results.")
     for run in outcome.runs:
         _print_run(run)
+    _report_delivery(config, delivered)
+
+
+def _report_delivery(config: AppConfig, delivered: dict[str, int]) -> None:
+    """One line per destination: how many messages this command delivered, and where."""
     for destination, count in sorted(delivered.items()):
         target = config.all_destinations()[destination]
         place = (
@@ -367,7 +380,7 @@ def _print_run(run: StoredRun) -> None:
     title = f"{run.source_name} plate {run.plate_index + 1}"
     if run.plate_id:
         title += f" ({run.plate_id})"
-    click.echo(f"{title}: run {run.id} {run.status.upper()}")
+    click.echo(f"{title}: run {run.id} {run.status.upper()}, {run.review_status}")
     for reason in run.reasons:
         click.echo(f"  - {reason}")
     for warning in run.warnings:
@@ -379,12 +392,17 @@ def _print_run(run: StoredRun) -> None:
         )
     if not run.results:
         return
-    click.echo(f"  {'accession':<12} {'U/L':>8} {'IU/mL':>8}  flag")
+    click.echo(f"  {'result':<12} {'accession':<12} {'U/L':>8} {'IU/mL':>8}  {'review':<10} flag")
     for r in run.results:
+        state = "auto" if r.auto_verified else r.state
         click.echo(
-            f"  {r.accession:<12} {_fmt_activity(r.activity_u_per_l, r.comparator):>8} "
-            f"{_fmt_iu_per_ml(r.activity_u_per_l, r.comparator):>8}  {r.flag}"
+            f"  result:{r.id:<5} {r.accession:<12} "
+            f"{_fmt_activity(r.activity_u_per_l, r.comparator):>8} "
+            f"{_fmt_iu_per_ml(r.activity_u_per_l, r.comparator):>8}  {state:<10} {r.flag}"
         )
+    held = sorted({reason for r in run.results for reason in r.hold_reasons})
+    if any(r.state == "waiting" for r in run.results):
+        click.echo(f"  waiting for review ({'; '.join(held)}): saa-lab review {run.id}")
 
 
 @cli.command()
@@ -514,6 +532,12 @@ def status(app: AppContext, as_json: bool) -> None:
     runs = summary["runs"]
     click.echo("runs:     " + (", ".join(f"{v} {k}" for k, v in sorted(runs.items())) or "none"))
     click.echo(f"results:  {summary['results']}")
+    review = summary["review"]
+    if review["waiting_runs"]:
+        click.echo(
+            f"review:   {review['waiting_results']} result(s) in {review['waiting_runs']} run(s) "
+            "wait for a person: saa-lab review"
+        )
     outbox = summary["outbox"]
     line = ", ".join(f"{v} {k}" for k, v in sorted(outbox.items())) or "empty"
     if summary["oldest_pending_message"]:
@@ -795,3 +819,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# The review, release, correction and audit commands live in their own module.
+from . import cli_review  # noqa: E402, F401

@@ -31,6 +31,8 @@ __all__ = [
     "CONFIG_ENV",
     "CONFIG_NAME",
     "AppConfig",
+    "AutoVerificationRule",
+    "User",
     "find_config",
     "format_validation_error",
     "load_config",
@@ -171,6 +173,8 @@ class Destination(_Section):
     units: Literal["U/L", "U/mL"] | None = None  # default: [hl7] units
     # directory: all of a run's messages in one batch file (FHS/BHS ... BTS/FTS)
     batch: bool = False
+    # Send a result waiting for review at once with OBX-11 "P", and "F" on release.
+    preliminary: bool = False
     receiving_application: str | None = None  # MSH-5 (default: [hl7])
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     send_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -195,6 +199,60 @@ class RoutingSettings(_Section):
     clinics: dict[str, str] = Field(default_factory=dict)
 
 
+ROLES: tuple[Literal["reviewer", "approver"], ...] = ("reviewer", "approver")
+MEANINGS = {"reviewed": "reviewer", "approved": "approver"}
+DEFAULT_HOLD_FLAGS = ("possible-silent-inactivation", "silent-inactivation-confirmed")
+
+
+class User(_Section):
+    """A person who may release, reject or correct results (21 CFR 11.50: the name and
+    the meaning of each signature are recorded)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")
+    full_name: str = Field(min_length=1, max_length=128)
+    # reviewer: release with meaning "reviewed", reject; approver: release with meaning
+    # "approved", reject, correct.
+    roles: tuple[Literal["reviewer", "approver"], ...] = ROLES
+
+
+class AutoVerificationRule(_Section):
+    """When results may be released without a person (ISO 15189 auto-verification).
+
+    A result is released automatically only when its run is accepted (no Westgard
+    rejection), every result of the run is quantified or below the LLOQ, and its flag
+    is not in ``hold_flags``. The first rule matching the run's assay and the result's
+    destination applies; no matching rule means a person reviews it.
+    """
+
+    name: str = Field(default="default", min_length=1, max_length=64)
+    enabled: bool = True
+    assays: tuple[str, ...] = ()  # empty: every assay
+    destinations: tuple[str, ...] = ()  # empty: every destination
+    hold_flags: tuple[str, ...] = DEFAULT_HOLD_FLAGS
+    # The statuses every result of the run must have (ISO 15189: the lab validates any
+    # change). Adding "above-uloq" releases a run around samples waiting for re-assay.
+    run_statuses: tuple[
+        Literal["quantified", "below-lloq", "above-uloq", "above-reportable", "invalid"], ...
+    ] = ("quantified", "below-lloq")
+    # Hold an accepted run with QC warnings (e.g. Westgard 1-2s) for a person too.
+    hold_on_qc_warnings: bool = False
+
+    def matches(self, assay: str, destination: str) -> bool:
+        return (not self.assays or assay in self.assays) and (
+            not self.destinations or destination in self.destinations
+        )
+
+    @property
+    def version(self) -> str:
+        """``name@<hash of the rule's settings>``: recorded with every result it releases."""
+        import hashlib
+        import json
+
+        settings = self.model_dump(mode="json")
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        return f"{self.name}@{digest[:12]}"
+
+
 class AppConfig(_Section):
     """The whole configuration; ``base_dir`` is where relative paths start."""
 
@@ -207,11 +265,48 @@ class AppConfig(_Section):
     hl7: Hl7Settings = Hl7Settings()
     destinations: tuple[Destination, ...] = ()
     routing: RoutingSettings = RoutingSettings()
+    users: tuple[User, ...] = ()
+    autoverification: tuple[AutoVerificationRule, ...] = (AutoVerificationRule(),)
     base_dir: Path = Field(default=Path(), exclude=True)
     source: str | None = Field(default=None, exclude=True)
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AppConfig:
+        for kind, names in (
+            ("users", [u.name for u in self.users]),
+            ("autoverification", [r.name for r in self.autoverification]),
+            ("destinations", [d.name for d in self.destinations]),
+        ):
+            seen = {n for n in names if names.count(n) > 1}
+            if seen:
+                raise ValueError(f"{kind}: the name {sorted(seen)[0]!r} is used twice")
+        return self
+
+    def autoverification_rule(self, assay: str, destination: str) -> AutoVerificationRule | None:
+        """The first enabled rule for this assay and destination (None: a person reviews)."""
+        for rule in self.autoverification:
+            if rule.enabled and rule.matches(assay, destination):
+                return rule
+        return None
+
+    def user(self, name: str) -> User:
+        """The configured user called ``name``; ReviewError for anyone else."""
+        from .errors import ReviewError
+
+        for user in self.users:
+            if user.name == name:
+                return user
+        where = self.source or "the configuration"
+        if not self.users:
+            msg = (f"unknown user {name!r}: no users are configured; add [[users]] "
+                   f"(name, full_name, roles) to {where}")  # fmt: skip
+        else:
+            known = ", ".join(u.name for u in self.users)
+            msg = f"unknown user {name!r}: known users in {where} are {known}"
+        raise ReviewError(msg)
 
     def all_destinations(self) -> dict[str, Destination]:
         """The configured destinations, plus ``file`` (the outbox folder) unless redefined."""

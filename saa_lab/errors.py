@@ -9,10 +9,13 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousFormatError",
+    "AuditChainError",
     "CalibrationError",
     "ConfigError",
+    "ConflictError",
     "DeliveryError",
     "InputFileError",
+    "ReviewError",
     "SaaLabError",
     "StoreError",
     "UnknownFormatError",
@@ -104,3 +107,23 @@ class DeliveryError(SaaLabError):
     """An HL7 message could not be delivered to its destination."""
 
     exit_code = 6
+
+
+class ReviewError(SaaLabError):
+    """A review action that cannot be done: unknown user, missing permission, or a result
+    or run not in a state that allows it (e.g. correcting a result never released)."""
+
+    exit_code = 7
+
+
+class ConflictError(ReviewError):
+    """Someone else acted on the same run or result first; nothing was changed. Look again
+    (``saa-lab review RUN``) before acting."""
+
+    exit_code = 8
+
+
+class AuditChainError(SaaLabError):
+    """The audit trail's hash chain is broken: an entry was changed, inserted or removed."""
+
+    exit_code = 9

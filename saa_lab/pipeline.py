@@ -23,9 +23,10 @@ from .interpret import Interpretation, InterpretationRules, apply_peg_bias, inte
 from .layout import PlateLayout, load_layout
 from .mapping import Plate, map_plate, select_read
 from .numbers import format_number
-from .orders import FORMULATION_NAMES, OrderContext, merge_orders
+from .orders import OrderContext, merge_orders
 from .protocols import PriorResult, ProtocolCatalog, load_protocols
-from .records import OutgoingMessage, ProcessedRun, ReportedSample
+from .records import ProcessedRun, ReportedSample
+from .release import AutoDecision, ReportContent, build_message, decide, new_control_id
 from .store import Store, StoredRun
 from .worklist import Worklist
 
@@ -53,79 +54,8 @@ class ExportOutcome:
     duplicate: bool = False
 
 
-def new_control_id() -> str:
-    """A message control id (MSH-10): 20 characters, unique, kept across retries."""
-    return uuid.uuid4().hex[:20].upper()
-
-
 def _result_uid(source: SourceFile, read: PlateRead, accession: str) -> str:
     return uuid.uuid5(_UID_NAMESPACE, f"{source.sha256}/{read.index}/{accession}").hex
-
-
-def _hl7_sex(sex: str | None) -> str | None:
-    """PID-8 from what the order said (HL7 table 0001), or None when not a table value."""
-    code = (sex or "").strip().upper()[:1]
-    return code if code in ("F", "M", "O", "U", "A", "N") else None
-
-
-def _message(
-    config: AppConfig,
-    sample: SampleResult,
-    interpretation: Interpretation,
-    order: OrderContext | None,
-    status: str,
-    now: datetime,
-) -> OutgoingMessage:
-    from .hl7 import ReportedResult, build_oru_r01
-
-    hl7 = config.hl7
-    destination = config.destination_for(order.clinic if order else None)
-    units = destination.units or hl7.units
-    version = destination.version or hl7.version
-    per_ml = units == "U/mL"
-    factor = 1000.0 if per_ml else 1.0
-    threshold = interpretation.threshold_u_per_l / factor
-    band = interpretation.target_band_u_per_l
-    reference = (
-        f"{band[0] / factor:g}-{band[1] / factor:g}" if band is not None else f">={threshold:g}"
-    )
-    value = sample.activity_u_per_l / factor if sample.activity_u_per_l is not None else None
-    control_id = new_control_id()
-    result = ReportedResult(
-        message_control_id=control_id,
-        message_time=now,
-        sending_application=config.lab.sending_application,
-        sending_facility=config.lab.sending_facility,
-        receiving_application=destination.receiving_application or hl7.receiving_application,
-        receiving_facility=(order.clinic if order and order.clinic else hl7.receiving_facility),
-        accession=sample.accession,
-        patient_id=order.patient_id if order else None,
-        patient_family_name=order.patient_family_name if order else None,
-        patient_given_name=order.patient_given_name if order else None,
-        birth_date=order.birth_date if order else None,
-        sex=_hl7_sex(order.sex if order else None),
-        placer_order_number=order.placer_order_number if order else None,
-        ordering_clinic=order.clinic if order else None,
-        collection_time=order.collection_time if order else None,
-        observation_code=hl7.observation_code,
-        observation_text=hl7.observation_text,
-        coding_system=hl7.coding_system,
-        value=value,
-        comparator=sample.comparator,
-        units=units,
-        reference_range=reference,
-        abnormal_flag=interpretation.abnormal_flag,
-        result_status=status,
-        observation_time=order.collection_time if order else None,
-        analysis_time=now,
-        comments=tuple(c for c in (interpretation.comment, interpretation.recommendation) if c),
-        formulation=(FORMULATION_NAMES[order.formulation] if order and order.formulation else None),
-        formulation_code=order.formulation if order and order.formulation else None,
-        dose_time=order.dose_time if order else None,
-        processing_id=hl7.processing_id,
-    )
-    payload = build_oru_r01(result, version=version)
-    return OutgoingMessage(destination=destination.name, control_id=control_id, payload=payload)
 
 
 def _as_reported(sample: SampleResult) -> SampleResult:
@@ -170,7 +100,8 @@ def _history_from_store(store: Store) -> Callable[[str], Sequence[PriorResult]]:
                 accession=e.accession,
             )
             for e in patient_timeline(store, patient_id)
-            if e.result_status not in ("W", "RA")  # never reported
+            # never reported, or rejected at review
+            if e.result_status not in ("W", "RA") and e.state not in ("rejected", "withheld")
         ]
 
     return history
@@ -218,6 +149,7 @@ def build_runs(
         reported = []
         # Results of this run count as history for later samples of the same patient.
         in_run: dict[str, list[PriorResult]] = {}
+        statuses = [s.status for s in calibration.samples]
         for measured in calibration.samples:
             listed = worklist.orders.get(measured.accession) if worklist else None
             order = order_for(measured.accession, listed) if order_for else listed
@@ -235,14 +167,31 @@ def build_runs(
             )  # fmt: skip
             if patient and calibration.accepted and sample.status != SampleStatus.ABOVE_ULOQ:
                 in_run.setdefault(patient, []).append(_prior(sample, interpretation, order))
+            content = ReportContent.of(sample.accession, sample.activity_u_per_l,
+                                       sample.comparator, interpretation, order, now)  # fmt: skip
             message = None
+            decision = AutoDecision(False, None, ())
+            preliminary = False
             if not calibration.accepted:
-                status = "W"  # withheld: a rejected run's results never leave
+                status, state = "W", "withheld"  # a rejected run's results never leave
             elif sample.status == SampleStatus.ABOVE_ULOQ:
-                status = "RA"  # not reported: waits for its re-assay
+                status, state = "RA", "reassay"  # not reported: waits for its re-assay
             else:
                 status = "X" if sample.status == SampleStatus.INVALID else "F"
-                message = _message(config, sample, interpretation, order, status, now)
+                destination = config.destination_for(order.clinic if order else None)
+                decision = decide(
+                    config, assay=assay.name, destination=destination.name,
+                    accepted=calibration.accepted, warnings=calibration.warnings,
+                    statuses=statuses, flag=interpretation.flag,
+                )  # fmt: skip
+                if decision.release:
+                    state = "released"
+                    message = build_message(config, content, status, now)
+                else:
+                    state = "waiting"
+                    if destination.preliminary and status == "F":
+                        preliminary = True
+                        message = build_message(config, content, "P", now)
             reported.append(
                 ReportedSample(
                     sample=sample,
@@ -252,6 +201,12 @@ def build_runs(
                     result_status=status,
                     message=message,
                     bias_factor=bias_factor,
+                    content=content,
+                    review_state=state,
+                    auto_verified=decision.release,
+                    ruleset=decision.ruleset,
+                    hold_reasons=decision.hold_reasons,
+                    preliminary=preliminary,
                 )
             )
         runs.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .assay import LoadedAssay
 from .calibrate import Calibration, SampleResult
@@ -10,6 +11,9 @@ from .interpret import Interpretation
 from .mapping import Plate
 from .orders import OrderContext
 from .worklist import Worklist
+
+if TYPE_CHECKING:
+    from .release import ReportContent
 
 __all__ = ["OutgoingMessage", "ProcessedRun", "ReportedSample"]
 
@@ -32,6 +36,14 @@ class ReportedSample:
     result_status: str
     message: OutgoingMessage | None
     bias_factor: float | None = None
+    # What its message says (built now, or on release / correction later).
+    content: ReportContent | None = None
+    # waiting (for a person) | released | withheld (run failed QC) | reassay
+    review_state: str = "released"
+    auto_verified: bool = False
+    ruleset: str | None = None  # the auto-verification rule set that decided
+    hold_reasons: tuple[str, ...] = ()
+    preliminary: bool = False  # ``message`` is a preliminary (OBX-11 P)
 
 
 @dataclass(frozen=True)

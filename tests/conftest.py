@@ -27,10 +27,37 @@ worklist_wait_seconds = {wait}
 """
 
 
+# Tests of processing and delivery (not of review) release a run around its samples
+# waiting for re-assay and keep no flag for a person, as before review existed: the
+# bundled sample runs each have samples above the ULOQ. Review tests use the
+# default rule (REVIEW_DEFAULTS) and say so.
+RELEASE_ON_PROCESSING = """
+[[autoverification]]
+name = "tests-release-on-processing"
+run_statuses = ["quantified", "below-lloq", "above-uloq", "above-reportable", "invalid"]
+hold_flags = []
+"""
+REVIEW_DEFAULTS = ""
+
+
+def release_on_processing(config: AppConfig) -> AppConfig:
+    """``config`` with the auto-verification rule of RELEASE_ON_PROCESSING."""
+    from saa_lab.config import AutoVerificationRule
+
+    rule = AutoVerificationRule(
+        name="tests-release-on-processing",
+        run_statuses=("quantified", "below-lloq", "above-uloq", "above-reportable", "invalid"),
+        hold_flags=(),
+    )
+    return config.model_copy(update={"autoverification": (rule,)})
+
+
 def write_config(folder: Path, extra: str = "", *, database_url: str | None = None,
-                 worklist_wait: float = 30) -> Path:  # fmt: skip
+                 worklist_wait: float = 30,
+                 autoverification: str = RELEASE_ON_PROCESSING) -> Path:  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     text = '[lab]\ntimezone = "Europe/Berlin"\n' + FAST_WATCH.format(wait=worklist_wait)
+    text += autoverification
     if database_url:
         text += f'\n[database]\nurl = "{database_url}"\n'
     path = folder / "saa-lab.toml"

@@ -30,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "SCHEMA_VERSION",
     "AuditEntry",
+    "AuditHead",
     "Base",
     "CalibrationRow",
     "ControlResultRow",
@@ -37,6 +38,7 @@ __all__ = [
     "OutboxMessage",
     "ReassayRequest",
     "ResultRow",
+    "ResultState",
     "RunRow",
     "ServiceState",
     "SourceFileRow",
@@ -44,7 +46,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0006"
+SCHEMA_VERSION = "0007"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -131,6 +133,15 @@ class RunRow(Base):
     # A run rejected for its controls: results released since the last clean run
     # of the assay, to be evaluated (CLIA 493.1282).
     lookback: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Review: waiting (for a person) | released | auto-released | rejected (by a
+    # person) | qc-rejected (by the run's QC: nothing to release). ``review_rev``
+    # counts decisions; an action that saw an older one is a conflict.
+    review_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    review_rev: Mapped[int] = mapped_column(Integer, default=0)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    review_meaning: Mapped[str | None] = mapped_column(String(16))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None]
 
 
 class WellRow(Base):
@@ -232,6 +243,37 @@ class ResultRow(Base):
     protocol: Mapped[str | None] = mapped_column(String(64))
     protocol_version: Mapped[str | None] = mapped_column(String(64))
     recommendation: Mapped[str | None] = mapped_column(Text)
+    # What the report says besides the value (order, threshold, band, OBX-8 flag,
+    # lab comments), so a release or a correction builds its message later.
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who made this version (the daemon, or the person who corrected it) and why.
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    change_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ResultState(Base):
+    """Where one result version stands in review: the only mutable part of a result.
+
+    ``state``: waiting (for a person) | released | rejected | withheld (its run failed
+    QC) | reassay (above the ULOQ, waits for its re-assay) | replaced (a newer version
+    exists). Every change is also an audit entry with the previous state.
+    """
+
+    __tablename__ = "result_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), unique=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    auto_verified: Mapped[bool] = mapped_column(default=False)
+    # name@version of the auto-verification rule set that released it, or that held it
+    ruleset: Mapped[str | None] = mapped_column(String(128))
+    hold_reasons: Mapped[list[str] | None] = mapped_column(JSON)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    meaning: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]
+    preliminary_sent: Mapped[bool] = mapped_column(default=False)
 
 
 class ControlResultRow(Base):
@@ -281,6 +323,8 @@ class OutboxMessage(Base):
     control_id: Mapped[str] = mapped_column(String(20), unique=True)
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # pending | sent | dead
+    # OBX-11 of the message: F, P (preliminary), C (corrected), X (no result / withdrawn)
+    report_status: Mapped[str | None] = mapped_column(String(2))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_to: Mapped[str | None] = mapped_column(Text)
@@ -294,17 +338,35 @@ class OutboxMessage(Base):
 
 
 class AuditEntry(Base):
-    """Append-only: who did what to which record, when."""
+    """Append-only, hash-chained: who did what to which record, when, why, and what was
+    there before. Written only by :func:`saa_lab.store.audit.seal`."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    at_local: Mapped[str | None] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), index=True)
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    previous: Mapped[Any] = mapped_column(JSON, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: how many audit entries there are and the hash of the last one."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
 
 
 class ServiceState(Base):

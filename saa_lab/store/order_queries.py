@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..orders import OrderContext
+from . import audit
 from .convert import order_row, to_order
-from .models import AuditEntry, OrderRow, ResultRow, RunRow
+from .models import OrderRow, ResultRow, ResultState, RunRow
 from .repository import Store
 
 __all__ = [
@@ -35,16 +36,10 @@ def save_orders(
         rows = [order_row(o, status=status, problems=problems) for o in orders]
         s.add_all(rows)
         s.flush()
-        s.add(
-            AuditEntry(
-                actor=actor,
-                action="orders-received",
-                entity="order",
-                entity_id=orders[0].message_control_id if orders else None,
-                detail={"orders": [r.id for r in rows], "status": status,
-                        "problems": list(problems)},
-            )
-        )  # fmt: skip
+        audit.record(s, actor, "orders-received", "order",
+                     orders[0].message_control_id if orders else None,
+                     orders=[r.id for r in rows], status=status,
+                     problems=list(problems))  # fmt: skip
         return [r.id for r in rows]
 
 
@@ -78,16 +73,10 @@ def save_order_message(
             rows.append(order_row(order, status=status, problems=problems))
         s.add_all(rows)
         s.flush()
-        s.add(
-            AuditEntry(
-                actor=actor,
-                action="orders-received",
-                entity="order",
-                entity_id=items[0][0].message_control_id if items else None,
-                detail={"orders": [r.id for r in rows], "resent": resent,
-                        "statuses": [status for _, status, _ in items]},
-            )
-        )  # fmt: skip
+        audit.record(s, actor, "orders-received", "order",
+                     items[0][0].message_control_id if items else None,
+                     orders=[r.id for r in rows], resent=resent,
+                     statuses=[status for _, status, _ in items])  # fmt: skip
         return [r.id for r in rows], resent
 
 
@@ -131,6 +120,8 @@ class TimelineEntry:
     flag: str
     result_status: str
     reported_at: datetime
+    # review state: waiting | released | rejected | withheld | reassay
+    state: str = "released"
 
 
 def patient_timeline(store: Store, patient_id: str, *, before_result_id: int | None = None
@@ -138,8 +129,9 @@ def patient_timeline(store: Store, patient_id: str, *, before_result_id: int | N
     """Every result of a patient (newest version per result), oldest sample first."""
     with store.session() as s:
         query = (
-            select(ResultRow, OrderRow, RunRow.created_at)
+            select(ResultRow, OrderRow, RunRow.created_at, ResultState.state)
             .join(OrderRow, ResultRow.order_id == OrderRow.id)
+            .outerjoin(ResultState, ResultState.result_id == ResultRow.id)
             .join(RunRow, ResultRow.run_id == RunRow.id)
             .where(OrderRow.patient_id == patient_id)
             .order_by(ResultRow.id)
@@ -147,7 +139,7 @@ def patient_timeline(store: Store, patient_id: str, *, before_result_id: int | N
         if before_result_id is not None:
             query = query.where(ResultRow.id < before_result_id)
         latest: dict[str, TimelineEntry] = {}
-        for result, order, created in s.execute(query):
+        for result, order, created, state in s.execute(query):
             latest[result.result_uid] = TimelineEntry(
                 result_id=result.id,
                 run_id=result.run_id,
@@ -161,6 +153,7 @@ def patient_timeline(store: Store, patient_id: str, *, before_result_id: int | N
                 flag=result.flag,
                 result_status=result.result_status,
                 reported_at=created,
+                state=state or "released",
             )
     entries = list(latest.values())
     far = datetime.max.replace(tzinfo=entries[0].reported_at.tzinfo) if entries else None

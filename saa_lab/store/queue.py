@@ -16,7 +16,8 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 
 from ..errors import SaaLabError
-from .models import AuditEntry, OutboxMessage, ResultRow, utcnow
+from . import audit
+from .models import OutboxMessage, ResultRow, utcnow
 from .repository import Store
 
 __all__ = [
@@ -106,6 +107,7 @@ def record_delivery(
     with store.session() as s:
         row = s.get_one(OutboxMessage, message_id)
         now = now or utcnow()
+        before = {"status": row.status, "attempts": row.attempts}
         row.attempts += 1
         row.first_attempt_at = row.first_attempt_at or now
         row.last_ack_code = ack_code
@@ -117,14 +119,23 @@ def record_delivery(
                 where,
                 None,
             )
+            audit.record(s, "delivery", "message-sent", "message", row.control_id,
+                         previous=before, destination=row.destination, ack=ack_code,
+                         delivered_to=where, result_id=row.result_id,
+                         attempts=row.attempts)  # fmt: skip
         elif outcome == "retry":
             row.next_attempt_at = next_attempt_at
+            audit.record(s, "delivery", "message-attempt-failed", "message", row.control_id,
+                         reason=error, previous=before, destination=row.destination,
+                         ack=ack_code, attempts=row.attempts, result_id=row.result_id,
+                         next_attempt_at=next_attempt_at.isoformat() if next_attempt_at
+                         else None)  # fmt: skip
         else:
             row.status, row.next_attempt_at = "dead", None
-            s.add(AuditEntry(actor="delivery", action="message-dead-lettered", entity="outbox",
-                             entity_id=row.control_id,
-                             detail={"destination": row.destination, "ack": ack_code,
-                                     "error": error}))  # fmt: skip
+            audit.record(s, "delivery", "message-dead-lettered", "message", row.control_id,
+                         reason=error, previous=before, destination=row.destination,
+                         ack=ack_code, result_id=row.result_id,
+                         attempts=row.attempts)  # fmt: skip
 
 
 def record_batch_sent(store: Store, message_ids: list[int], *, where: str,
@@ -134,7 +145,12 @@ def record_batch_sent(store: Store, message_ids: list[int], *, where: str,
         now = now or utcnow()
         for message_id in message_ids:
             row = s.get_one(OutboxMessage, message_id)
+            before = {"status": row.status, "attempts": row.attempts}
             row.attempts += 1
+            audit.record(s, "delivery", "message-sent", "message", row.control_id,
+                         previous=before, destination=row.destination, delivered_to=where,
+                         result_id=row.result_id, batch=True,
+                         attempts=row.attempts)  # fmt: skip
             row.first_attempt_at = row.first_attempt_at or now
             row.last_ack_code, row.last_error = None, None
             row.status, row.sent_at, row.delivered_to, row.next_attempt_at = (
@@ -156,11 +172,13 @@ def requeue(store: Store, *, message_ids: list[int] | None = None, dead: bool = 
             query = query.where(OutboxMessage.status == "dead")
         rows = s.scalars(query).all()
         for row in rows:
+            audit.record(s, actor, "message-requeued", "message", row.control_id,
+                         previous={"status": row.status, "attempts": row.attempts,
+                                   "last_error": row.last_error},
+                         destination=row.destination, outbox_id=row.id,
+                         result_id=row.result_id)  # fmt: skip
             row.status, row.next_attempt_at, row.first_attempt_at = "pending", None, None
             row.attempts = 0
-        if rows:
-            s.add(AuditEntry(actor=actor, action="messages-requeued", entity="outbox",
-                             entity_id=None, detail={"ids": [r.id for r in rows]}))  # fmt: skip
         return len(rows)
 
 
@@ -194,11 +212,15 @@ def resend_result(store: Store, result_id: int, *, actor: str = "cli") -> list[s
                     control_id=control_id,
                     payload="|".join(fields) + "\r" + rest,
                     status="pending",
+                    report_status=original.report_status,
                 )
             )
             new_ids.append(control_id)
-        s.add(AuditEntry(actor=actor, action="result-resent", entity="result",
-                         entity_id=str(result_id), detail={"control_ids": new_ids}))  # fmt: skip
+            audit.record(s, actor, "message-queued", "message", control_id,
+                         destination=original.destination, result_id=result_id,
+                         resend_of=original.control_id)  # fmt: skip
+        audit.record(s, actor, "result-resent", "result", result_id,
+                     control_ids=new_ids)  # fmt: skip
         return new_ids
 
 

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -22,15 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..domain import SourceFile
 from ..errors import StoreError
 from ..records import ProcessedRun
+from . import audit
 from .convert import order_row
 from .models import (
-    AuditEntry,
     CalibrationRow,
     ControlResultRow,
     OrderRow,
     OutboxMessage,
     ReassayRequest,
     ResultRow,
+    ResultState,
     RunRow,
     ServiceState,
     SourceFileRow,
@@ -78,6 +79,11 @@ class StoredResult:
     protocol: str | None = None
     protocol_version: str | None = None
     recommendation: str | None = None
+    # review: waiting | released | rejected | withheld | reassay | replaced
+    state: str = "released"
+    auto_verified: bool = False
+    ruleset: str | None = None
+    hold_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ class StoredRun:
     warnings: tuple[str, ...] = ()
     lookback: tuple[dict[str, Any], ...] = ()
     curve: dict[str, Any] = field(default_factory=dict)
+    # waiting | released | auto-released | rejected | qc-rejected
+    review_status: str = "auto-released"
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Store:
     """Open (and migrate) a database by URL: ``sqlite:///path`` or ``postgresql+psycopg://…``."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, zone: tzinfo | None = None) -> None:
         self.url = url
+        # The lab's zone: audit entries record their local time in it.
+        self.zone = zone
         self.engine = self._make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
@@ -163,8 +173,10 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         session = self._sessions()
+        audit.set_zone(session, self.zone)
         try:
             yield session
+            audit.seal(session)
             session.commit()
         except (OperationalError, InterfaceError) as exc:
             # The database is down, locked or unreachable: not a bug, retry later.
@@ -222,26 +234,24 @@ class Store:
         """Record a file as ``waiting`` (for its worklist) or ``failed`` (with the error)."""
         with self.session() as s:
             row = self._upsert_source(s, source)
+            before = {"status": row.status, "error": row.error}
             changed = row.status != status or row.error != error
             row.status, row.error = status, error
             row.name, row.original_path = source.name, source.original_path
             if fmt:
                 row.format = fmt
             if changed:
-                s.add(
-                    AuditEntry(
-                        actor=actor,
-                        action=f"file-{status}",
-                        entity="source_file",
-                        entity_id=source.sha256[:16],
-                        detail={"name": source.name, "error": error},
-                    )
-                )
+                audit.record(s, actor, f"file-{status}", "source_file", source.sha256[:16],
+                             reason=error, previous=before, name=source.name,
+                             path=source.original_path, sha256=source.sha256)  # fmt: skip
 
     def set_archive_path(self, sha256: str, path: str) -> None:
         with self.session() as s:
             row = s.scalar(select(SourceFileRow).where(SourceFileRow.sha256 == sha256))
-            if row is not None:
+            if row is not None and row.archive_path != path:
+                audit.record(s, "daemon", "file-archived", "source_file", sha256[:16],
+                             previous={"archive_path": row.archive_path}, name=row.name,
+                             archive_path=path)  # fmt: skip
                 row.archive_path = path
 
     def save_export(
@@ -259,25 +269,20 @@ class Store:
         """
         with self.session() as s:
             source_row = self._upsert_source(s, source)
+            before = {"status": source_row.status, "error": source_row.error}
             source_row.status, source_row.error, source_row.format = "done", None, fmt
             source_row.processed_at = utcnow()
             worklists = {r.worklist.source_path for r in runs if r.worklist}
             source_row.worklist_name = ", ".join(Path(w).name for w in sorted(worklists)) or None
             s.flush()
-            run_ids = [self._add_run(s, source_row.id, run) for run in runs]
-            s.add(
-                AuditEntry(
-                    actor=actor,
-                    action="export-processed",
-                    entity="source_file",
-                    entity_id=source.sha256[:16],
-                    detail={"name": source.name, "format": fmt, "runs": run_ids},
-                )
-            )
+            run_ids = [self._add_run(s, source_row.id, run, actor) for run in runs]
+            audit.record(s, actor, "export-processed", "source_file", source.sha256[:16],
+                         previous=before, name=source.name, format=fmt, runs=run_ids,
+                         sha256=source.sha256)  # fmt: skip
             s.flush()
             return [self._stored_run(s, run_id) for run_id in run_ids]
 
-    def _add_run(self, s: Session, source_id: int, run: ProcessedRun) -> int:
+    def _add_run(self, s: Session, source_id: int, run: ProcessedRun, actor: str) -> int:
         plate, cal = run.plate, run.calibration
         row = RunRow(
             source_file_id=source_id,
@@ -296,9 +301,16 @@ class Store:
             status="accepted" if cal.accepted else "rejected",
             reasons=list(cal.reasons),
             warnings=list(cal.warnings) or None,
+            review_status=_review_status(run),
+            review_rev=0,
         )
         s.add(row)
         s.flush()
+        audit.record(s, actor, "run-created", "run", row.id, status=row.status,
+                     review_status=row.review_status, reasons=list(cal.reasons),
+                     warnings=list(cal.warnings), assay=run.assay.name,
+                     assay_version=run.assay.version, plate_index=row.plate_index,
+                     plate_id=row.plate_id, source_file_id=source_id)  # fmt: skip
         if not cal.accepted and cal.control_failed:
             row.lookback = self._lookback(s, run.assay.name, row.id)
         s.add_all(
@@ -395,6 +407,8 @@ class Store:
                 protocol=interp.protocol or None,
                 protocol_version=interp.protocol_version or None,
                 recommendation=interp.recommendation or None,
+                report=reported.content.to_json() if reported.content else None,
+                created_by=actor,
             )
             accepted = cal.accepted
             open_request: ReassayRequest | None = None
@@ -424,6 +438,22 @@ class Store:
                         status="open",
                     )
                 )
+            now = utcnow()
+            s.add(
+                ResultState(
+                    result_id=result.id,
+                    run_id=row.id,
+                    state=reported.review_state,
+                    auto_verified=reported.auto_verified,
+                    ruleset=reported.ruleset,
+                    hold_reasons=list(reported.hold_reasons) or None,
+                    decided_by="auto-verification" if reported.auto_verified else None,
+                    meaning="auto-verified" if reported.auto_verified else None,
+                    decided_at=now if reported.auto_verified else None,
+                    preliminary_sent=reported.preliminary,
+                )
+            )
+            messages = []
             if reported.message is not None:
                 s.add(
                     OutboxMessage(
@@ -432,8 +462,22 @@ class Store:
                         control_id=reported.message.control_id,
                         payload=reported.message.payload,
                         status="pending",
+                        report_status="P" if reported.preliminary else result.result_status,
                     )
                 )
+                messages.append(reported.message.control_id)
+            audit.record(
+                s, actor, "result-created", "result", result.id,
+                result_uid=result.result_uid, version=1, run_id=row.id,
+                accession=result.accession, activity_u_per_l=result.activity_u_per_l,
+                comparator=result.comparator, status=result.status, flag=result.flag,
+                result_status=result.result_status, state=reported.review_state,
+                auto_verified=reported.auto_verified, ruleset=reported.ruleset,
+                hold_reasons=list(reported.hold_reasons), order_id=order_id,
+                messages=messages,
+                message_status=("P" if reported.preliminary else result.result_status)
+                if messages else None,
+            )  # fmt: skip
         return row.id
 
     @staticmethod
@@ -525,6 +569,10 @@ class Store:
             select(ResultRow).where(ResultRow.run_id == run_id).order_by(ResultRow.id)
         ).all()
         ids = [r.id for r in results]
+        states = {
+            st.result_id: st
+            for st in s.scalars(select(ResultState).where(ResultState.run_id == run_id))
+        }
         controls: dict[int, list[str]] = {}
         if ids:
             for result_id, control_id in s.execute(
@@ -563,6 +611,7 @@ class Store:
             warnings=tuple(run.warnings or ()),
             lookback=tuple(run.lookback or ()),
             curve=curve,
+            review_status=run.review_status or "auto-released",
             results=tuple(
                 StoredResult(
                     id=r.id,
@@ -584,6 +633,10 @@ class Store:
                     protocol=r.protocol,
                     protocol_version=r.protocol_version,
                     recommendation=r.recommendation,
+                    state=states[r.id].state if r.id in states else "released",
+                    auto_verified=states[r.id].auto_verified if r.id in states else False,
+                    ruleset=states[r.id].ruleset if r.id in states else None,
+                    hold_reasons=tuple(states[r.id].hold_reasons or ()) if r.id in states else (),
                 )
                 for r in results
             ),
@@ -666,6 +719,12 @@ class Store:
                 s.execute(select(RunRow.status, func.count()).group_by(RunRow.status)).all()
             )
             results = s.scalar(select(func.count()).select_from(ResultRow)) or 0
+            review_runs = s.scalar(
+                select(func.count()).select_from(RunRow).where(RunRow.review_status == "waiting")
+            )
+            review_results = s.scalar(
+                select(func.count()).select_from(ResultState).where(ResultState.state == "waiting")
+            )
             last = s.scalar(select(func.max(SourceFileRow.processed_at)))
             states = {row.key: row.value for row in s.scalars(select(ServiceState)).all()}
             lookbacks = s.execute(
@@ -678,6 +737,10 @@ class Store:
                 "files": {str(k): int(v) for k, v in files.items()},
                 "runs": {str(k): int(v) for k, v in runs.items()},
                 "results": int(results),
+                "review": {
+                    "waiting_runs": int(review_runs or 0),
+                    "waiting_results": int(review_results or 0),
+                },
                 "outbox": {str(k): int(v) for k, v in outbox.items()},
                 "oldest_pending_message": oldest.isoformat() if oldest else None,
                 "last_processed": last.isoformat() if last else None,
@@ -700,15 +763,42 @@ class Store:
             else:
                 row.value, row.updated_at = value, utcnow()
 
-    def audit(
-        self, actor: str, action: str, entity: str, entity_id: str | None, **detail: Any
-    ) -> None:
+    def verify_audit(self) -> audit.AuditReport:
+        """Check the audit trail's hash chain from the first entry to the head."""
         with self.session() as s:
-            s.add(
-                AuditEntry(
-                    actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail
-                )
-            )
+            return audit.verify(s)
+
+    def export_audit(
+        self, out: IO[str], *, start: datetime | None = None, end: datetime | None = None
+    ) -> int:
+        """Write the audit entries with ``start <= at < end`` as CSV; returns how many."""
+        with self.session() as s:
+            return audit.export_csv(s, out, start=start, end=end)
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        entity: str,
+        entity_id: str | None,
+        *,
+        reason: str | None = None,
+        previous: Any = None,
+        **detail: Any,
+    ) -> None:
+        """Add one entry to the audit trail (in its own transaction)."""
+        with self.session() as s:
+            audit.record(s, actor, action, entity, entity_id, reason=reason, previous=previous,
+                         **detail)  # fmt: skip
+
+
+def _review_status(run: ProcessedRun) -> str:
+    """A run's review status when stored: qc-rejected, waiting or auto-released."""
+    if not run.accepted:
+        return "qc-rejected"
+    if any(r.review_state == "waiting" for r in run.samples):
+        return "waiting"
+    return "auto-released"
 
 
 def _calibration_detail(run: ProcessedRun) -> dict[str, Any]:

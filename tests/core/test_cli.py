@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import RELEASE_ON_PROCESSING
 
 from saa_lab.cli import cli
 
@@ -24,6 +25,8 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def lab(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
     result = runner.invoke(cli, ["init", str(tmp_path / "lab")])
     assert result.exit_code == 0, result.output
+    with (tmp_path / "lab" / "saa-lab.toml").open("a", encoding="utf-8") as config:
+        config.write(RELEASE_ON_PROCESSING)  # these tests are about processing, not review
     monkeypatch.chdir(tmp_path / "lab")
     return tmp_path / "lab"
 

@@ -2,7 +2,7 @@
 
 Each example is one result put through the pipeline's own steps for a fixed input:
 ``interpret`` with the packaged protocols (the comment and recommendation),
-``pipeline._message`` (destination, version, units, reference range, flags) and
+``release.build_message`` (destination, version, units, reference range, flags) and
 ``build_oru_r01``; only MSH-10 and the clock are fixed. The doc holds each message
 after a marker ``<!-- oru-example: NAME -->``, one segment per line. After a reviewed
 change, regenerate the blocks with ``SAA_LAB_REGENERATE_DOCS=1 pytest`` on this file.
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import REPO, assert_hl7_strict_valid
 
-from saa_lab import pipeline
+from saa_lab import release
 from saa_lab.calibrate import SampleResult, SampleStatus
 from saa_lab.config import AppConfig
 from saa_lab.interpret import InterpretationRules, interpret
@@ -183,13 +183,17 @@ def build_examples(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     built: dict[str, str] = {}
     for name, example in EXAMPLES.items():
         control_id = example.control_id
-        monkeypatch.setattr(pipeline, "new_control_id", lambda: control_id)  # noqa: B023
+        monkeypatch.setattr(release, "new_control_id", lambda: control_id)  # noqa: B023
         order = example.order
         interpretation = interpret(
             example.sample, order, rules, protocol=catalog.select(order.protocol if order else None)
         )
         status = "X" if example.sample.status == SampleStatus.INVALID else "F"
-        message = pipeline._message(config, example.sample, interpretation, order, status, NOW)
+        sample = example.sample
+        content = release.ReportContent.of(
+            sample.accession, sample.activity_u_per_l, sample.comparator, interpretation, order, NOW
+        )
+        message = release.build_message(config, content, status, NOW)
         assert message.control_id == example.control_id
         built[name] = message.payload
     built["batch"] = _batch([built["therapeutic"], built["protocol-band"]])

@@ -6,6 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from conftest import release_on_processing
+
 from saa_lab.config import load_config
 from saa_lab.domain import SourceFile
 from saa_lab.orders import OrderContext, merge_orders
@@ -63,7 +65,7 @@ def test_results_link_to_the_stored_hl7_order_and_build_the_timeline(
     try:
         # SAA-0003 has no order columns in the worklist: its HL7 order supplies them.
         save_orders(store, [hl7_order("SAA-0003")])
-        config = load_config(None).model_copy(update={"base_dir": tmp_path})
+        config = release_on_processing(load_config(None).model_copy(update={"base_dir": tmp_path}))
         worklist = parse_worklist(
             SourceFile.from_path(SAMPLES / "RUN-G5-001.worklist.csv"), zone=ZONE
         )

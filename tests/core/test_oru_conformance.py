@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import SAMPLES, assert_hl7_strict_valid
+from conftest import RELEASE_ON_PROCESSING, SAMPLES, assert_hl7_strict_valid
 from sqlalchemy import select
 
 from saa_lab.config import AppConfig, load_config
@@ -37,6 +37,7 @@ ESCAPING_PROTOCOL = "Trial|A^B~C\\D&E"
 ESCAPING_CLINIC = "Onko & Hämatologie"
 
 CONFIG = f"""
+{RELEASE_ON_PROCESSING}
 [lab]
 timezone = "Europe/Berlin"
 sending_application = "SAA-LAB-T"
@@ -419,11 +420,11 @@ def test_delimiters_in_order_text_round_trip_escaped(produced: list[Produced]) -
 def test_escaping_in_the_interpretation_comment_at_every_version(
     destination: str, conformance: tuple[AppConfig, Store], tmp_path: Path
 ) -> None:
-    """pipeline._message directly: every delimiter and a line break in the comment."""
+    """release.build_message directly: every delimiter and a line break in the comment."""
     from saa_lab.calibrate import SampleResult, SampleStatus
     from saa_lab.interpret import Interpretation
     from saa_lab.orders import OrderContext
-    from saa_lab.pipeline import _message
+    from saa_lab.release import ReportContent, build_message
 
     config, _store = conformance
     clinic = {"legacy": "CLINIC-A", "mid": "CLINIC-B", "modern": "CLINIC-C"}.get(destination)
@@ -437,7 +438,9 @@ def test_escaping_in_the_interpretation_comment_at_every_version(
                          dose_time=datetime(2026, 11, 18, 8, 0, tzinfo=BERLIN),
                          collection_time=datetime(2026, 11, 20, 8, 0, tzinfo=BERLIN))  # fmt: skip
     now = datetime(2026, 11, 21, 14, 30, tzinfo=BERLIN)
-    message = _message(config, sample, interpretation, order, "F", now)
+    content = ReportContent.of(sample.accession, sample.activity_u_per_l, sample.comparator,
+                               interpretation, order, now)  # fmt: skip
+    message = build_message(config, content, "F", now)
     assert message.destination == destination
     assert_hl7_strict_valid(message.payload, tmp_path / "report.txt")
     msg = Er7(message.payload)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SAMPLES
+from conftest import RELEASE_ON_PROCESSING, SAMPLES
 from sqlalchemy import select
 
 from saa_lab.cli import cli
@@ -58,7 +58,7 @@ def lab(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> P
     folder = tmp_path / "lab"
     assert runner.invoke(cli, ["init", str(folder)]).exit_code == 0
     with (folder / "saa-lab.toml").open("a", encoding="utf-8") as config_file:
-        config_file.write(NORTH)
+        config_file.write(NORTH + RELEASE_ON_PROCESSING)
     monkeypatch.chdir(folder)
     config = load_config(folder / "saa-lab.toml")
     store = Store(config.database_url)

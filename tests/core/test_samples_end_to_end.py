@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import assert_hl7_strict_valid
+from conftest import assert_hl7_strict_valid, release_on_processing
 from helpers import nominal_activity
 
 from saa_lab.config import load_config
@@ -52,7 +52,7 @@ def test_sample_results_match_the_designed_truth(export: Path, tmp_path: Path) -
         for row in csv.DictReader(fh):
             wells_of.setdefault(row["accession"], []).append(row["well"])
     grid = raw_grid(export)
-    config = load_config(None).model_copy(update={"base_dir": tmp_path})
+    config = release_on_processing(load_config(None).model_copy(update={"base_dir": tmp_path}))
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     worklist = parse_worklist(SourceFile.from_path(worklist_path), zone=config.lab.zone)
     outcome = process_export(

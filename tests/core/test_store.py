@@ -4,6 +4,7 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
+from conftest import release_on_processing
 from sqlalchemy import inspect, text
 
 from saa_lab.config import load_config
@@ -41,7 +42,7 @@ def test_sqlite_uses_wal(tmp_path: Path) -> None:
 
 
 def _process(store: Store, tmp_path: Path) -> SourceFile:
-    config = load_config(None).model_copy(update={"base_dir": tmp_path})
+    config = release_on_processing(load_config(None).model_copy(update={"base_dir": tmp_path}))
     source = SourceFile.from_path(SAMPLES / "biotek_gen5" / "RUN-G5-001.txt")
     worklist = parse_worklist(
         SourceFile.from_path(SAMPLES / "biotek_gen5" / "RUN-G5-001.worklist.csv"),
@@ -102,7 +103,7 @@ def test_reprocessing_the_same_content_is_a_duplicate_not_a_second_run(
     store = Store(database_url)
     try:
         source = _process(store, tmp_path)
-        config = load_config(None).model_copy(update={"base_dir": tmp_path})
+        config = release_on_processing(load_config(None).model_copy(update={"base_dir": tmp_path}))
         again = process_export(store, config, source)
         assert again.duplicate
         assert len(store.recent_runs()) == 1
@@ -114,7 +115,7 @@ def test_reprocessing_the_same_content_is_a_duplicate_not_a_second_run(
 def test_a_failed_transaction_leaves_nothing_behind(database_url: str, tmp_path: Path) -> None:
     store = Store(database_url)
     try:
-        config = load_config(None).model_copy(update={"base_dir": tmp_path})
+        config = release_on_processing(load_config(None).model_copy(update={"base_dir": tmp_path}))
         source = SourceFile.from_path(SAMPLES / "biotek_gen5" / "RUN-G5-001.txt")
         worklist = parse_worklist(
             SourceFile.from_path(SAMPLES / "biotek_gen5" / "RUN-G5-001.worklist.csv"),
