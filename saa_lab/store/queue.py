@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from ..errors import SaaLabError
 from . import audit
-from .models import OutboxMessage, ResultRow, utcnow
+from .models import OutboxMessage, ResultRow, ResultState, utcnow
 from .repository import Store
 
 __all__ = [
@@ -185,6 +185,14 @@ def requeue(store: Store, *, message_ids: list[int] | None = None, dead: bool = 
 def resend_result(store: Store, result_id: int, *, actor: str = "cli") -> list[str]:
     """Re-issue a result's messages with new MSH-10s and the same content."""
     with store.session() as s:
+        state = s.scalar(select(ResultState.state).where(ResultState.result_id == result_id))
+        if state is not None and state != "released":
+            hint = {
+                "replaced": "a newer version replaced it; resend that one (saa-lab history "
+                f"{result_id})",
+                "waiting": "it waits for review (saa-lab review)",
+            }.get(state, "it was never sent")
+            raise SaaLabError(f"result {result_id} is {state}: {hint}")
         originals = s.scalars(
             select(OutboxMessage).where(OutboxMessage.result_id == result_id)
             .order_by(OutboxMessage.id)
@@ -198,6 +206,8 @@ def resend_result(store: Store, result_id: int, *, actor: str = "cli") -> list[s
                 f"{ids}); wait for it, or requeue a dead one with 'saa-lab outbox retry'"
             )
             raise SaaLabError(msg)
+        if not originals:
+            raise SaaLabError(f"result {result_id} has no message to send again")
         latest: dict[str, OutboxMessage] = {m.destination: m for m in originals}
         new_ids = []
         for original in latest.values():
