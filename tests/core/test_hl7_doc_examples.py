@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from saa_lab.config import AppConfig
 from saa_lab.interpret import InterpretationRules, interpret
 from saa_lab.orders import OrderContext
 from saa_lab.protocols import load_protocols
+from saa_lab.review import WITHDRAWN
 
 DOC = REPO / "docs" / "hl7-interface.md"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -54,6 +55,9 @@ class Example:
     control_id: str
     sample: SampleResult
     order: OrderContext | None
+    status: str = ""  # OBX-11 when not F/X: P (preliminary), C (corrected), W (withdrawn)
+    lab_comments: tuple[str, ...] = ()
+    correction_note: str | None = None
 
 
 def _sample(accession: str, activity: float | None, comparator: str = "=",
@@ -171,6 +175,56 @@ EXAMPLES = {
             placer="ORD-55142",
         ),
     ),
+    # waiting for review at a destination with preliminary = true (OBX-11 P)
+    "preliminary": Example(
+        "SAA26-000107",
+        _sample("A26-004717", 249.6),
+        _order(
+            "A26-004717",
+            "CHILDRENS",
+            "peg-asparaginase",
+            "2026-11-13T09:00",
+            "2026-11-20T08:30",
+            "AIEOP-BFM ALL 2009",
+            patient_id="MRN100237",
+        ),
+        status="P",
+    ),
+    # version 2 of a released result (OBX-11 C): a new value, a note for the clinic
+    "corrected": Example(
+        "SAA26-000108",
+        _sample("A26-004718", 61.2),
+        _order(
+            "A26-004718",
+            "CHILDRENS",
+            "peg-asparaginase",
+            "2026-11-13T09:00",
+            "2026-11-20T08:30",
+            "AIEOP-BFM ALL 2009",
+            patient_id="MRN100238",
+        ),
+        status="C",
+        lab_comments=("Value re-read after a pipetting error was found on the plate.",),
+        correction_note=(
+            "Corrected report (version 2): replaces the result issued "
+            "2026-11-21 14:30 CET, 249.6 U/L (0.25 IU/mL)."
+        ),
+    ),
+    # a preliminary result taken back after its run was rejected at review (X, no value)
+    "withdrawn": Example(
+        "SAA26-000109",
+        _sample("A26-004717", 249.6),
+        _order(
+            "A26-004717",
+            "CHILDRENS",
+            "peg-asparaginase",
+            "2026-11-13T09:00",
+            "2026-11-20T08:30",
+            "AIEOP-BFM ALL 2009",
+            patient_id="MRN100237",
+        ),
+        status="W",
+    ),
 }
 
 
@@ -193,6 +247,12 @@ def build_examples(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         content = release.ReportContent.of(
             sample.accession, sample.activity_u_per_l, sample.comparator, interpretation, order, NOW
         )
+        content = replace(content, lab_comments=example.lab_comments,
+                          correction_note=example.correction_note)  # fmt: skip
+        if example.status == "W":
+            content = content.withdrawn(WITHDRAWN)
+        elif example.status:
+            status = example.status
         message = release.build_message(config, content, status, NOW)
         assert message.control_id == example.control_id
         built[name] = message.payload
@@ -239,3 +299,12 @@ def test_the_examples_cover_every_result_type(monkeypatch: pytest.MonkeyPatch) -
     assert [obx["above-reportable"][i] for i in (2, 5, 8)] == ["SN", ">^20000", ">"]
     assert [obx["invalid"][i] for i in (5, 8, 11)] == ["", "", "X"]
     assert [obx["protocol-band"][i] for i in (7, 8)] == ["100-250", "H"]
+    assert [obx["preliminary"][i] for i in (5, 11)] == ["249.6", "P"]
+    assert [obx["corrected"][i] for i in (5, 8, 11)] == ["61.2", "L", "C"]
+    assert [obx["withdrawn"][i] for i in (5, 8, 11)] == ["", "", "X"]
+    built = build_examples(monkeypatch)
+    obr = {n: next(s for s in m.split("\r") if s.startswith("OBR|")).split("|")
+           for n, m in built.items() if n != "batch"}  # fmt: skip
+    assert [obr[n][25] for n in ("preliminary", "corrected", "withdrawn")] == ["P", "C", "X"]
+    assert "Corrected report (version 2)" in built["corrected"]
+    assert "Preliminary result withdrawn" in built["withdrawn"]
