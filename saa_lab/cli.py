@@ -466,6 +466,7 @@ def patient(app: AppContext, patient_id: str, as_json: bool) -> None:
                 "comparator": e.comparator,
                 "flag": e.flag,
                 "result_status": e.result_status,
+                "state": e.state,
             }
             for e in entries
         ]
@@ -491,6 +492,7 @@ def patient(app: AppContext, patient_id: str, as_json: bool) -> None:
             f"  {when(e.dose_time):<16} {(e.formulation or '-'):<19} "
             f"{when(e.collection_time):<16} {since:>10} "
             f"{_fmt_activity(e.activity_u_per_l, e.comparator):>8}  {e.flag}  ({e.accession})"
+            + ("" if e.state == "released" else f" [{e.state}]")
         )
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import IO, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from .models import AuditEntry, AuditHead, utcnow
@@ -146,10 +146,12 @@ def seal(s: Session) -> int:
     zone = s.info.get(_ZONE)
     s.flush()  # every other change first: the head lock is the last one taken
     # The UPDATE takes the lock (row lock on PostgreSQL, the write lock on SQLite)
-    # before the head is read.
-    s.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + len(pending)))
+    # before the head is read; RETURNING reads it in the same statement.
     head = s.execute(
-        select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1)
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + len(pending))
+        .returning(AuditHead.seq, AuditHead.last_hash)
     ).one_or_none()
     if head is None:  # pragma: no cover - the migration creates it
         msg = "the audit_head row is missing: run 'saa-lab db upgrade'"
@@ -162,10 +164,9 @@ def seal(s: Session) -> int:
         at: datetime = item["at"]
         at_local = (at.astimezone(zone) if zone is not None else at.astimezone()).isoformat()
         digest = entry_hash(seq=seq, prev_hash=prev, at_local=at_local, **item)
-        rows.append(AuditEntry(seq=seq, at_local=at_local, prev_hash=prev, hash=digest, **item))
+        rows.append({**item, "seq": seq, "at_local": at_local, "prev_hash": prev, "hash": digest})
         prev = digest
-    s.add_all(rows)
-    s.flush()
+    s.execute(insert(AuditEntry), rows)
     s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
     return len(rows)
 
