@@ -242,9 +242,13 @@ def _review_one(app: AppContext, run: RunView, as_json: bool) -> None:
 
 
 def _parse_target(text: str, default: str = "run") -> Any:
+    from .errors import ReviewError
     from .review import parse_target
 
-    return parse_target(text, default="result" if default == "result" else "run")
+    found = parse_target(text, default="result" if default == "result" else "run")
+    if default == "result" and found.kind != "result":
+        raise ReviewError(f"{text!r} is a run; this command takes a result (57 or result:57)")
+    return found
 
 
 @cli.command()
@@ -327,8 +331,9 @@ def correct(app: AppContext, result_id: str, by: str, reason: str, value: str | 
     if as_json:
         click.echo(_json({**asdict(view), "delivered": delivered}))
         return
+    sent = view.messages[-1].report_status if view.messages else "C"
     click.echo(f"result:{new_id} is version {view.version} of {view.accession}: {_value(view)} "
-               f"{view.flag}; sent with OBX-11 C (replaces result:{where.id})")  # fmt: skip
+               f"{view.flag}; sent with OBX-11 {sent} (replaces result:{where.id})")  # fmt: skip
     _report_delivery(app.config, delivered)
 
 
@@ -443,8 +448,14 @@ def audit_export(app: AppContext, start: str | None, end: str | None, output: Pa
     if output is None:
         count = app.store.export_audit(sys.stdout, start=low, end=high)
     else:
+        from .errors import SaaLabError
+
         temp = output.with_name(f".{output.name}.part")
-        with temp.open("w", encoding="utf-8", newline="") as out:
-            count = app.store.export_audit(out, start=low, end=high)
-        temp.replace(output)
+        try:
+            with temp.open("w", encoding="utf-8", newline="") as out:
+                count = app.store.export_audit(out, start=low, end=high)
+            temp.replace(output)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise SaaLabError(f"cannot write {output}: {exc.strerror or exc}") from exc
     click.echo(f"{count} audit entries exported", err=True)

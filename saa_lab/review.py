@@ -224,7 +224,7 @@ def correct(
             activity_u_per_l=view.activity_u_per_l, comparator=view.comparator,
             status=view.status, flag=view.flag, comment=view.comment, rule_id=view.rule_id,
             recommendation=view.recommendation, protocol=view.protocol,
-            protocol_version=None, report=content.to_json(),
+            protocol_version=view.protocol_version, report=content.to_json(),
         )  # fmt: skip
     else:
         content, correction = _reinterpreted(config, store, view, base, value,

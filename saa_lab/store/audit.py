@@ -236,7 +236,12 @@ def verify(s: Session, *, batch: int = 5000) -> AuditReport:
                 return AuditReport(count, prev, AuditProblem(row.seq, row.id, problem))
             prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
         s.expunge_all()
-    head = s.execute(select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1)).one()
+    head = s.execute(
+        select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == 1)
+    ).one_or_none()
+    if head is None:
+        problem = f"the chain head is missing (the log has {count} entries ending in {prev[:12]}…)"
+        return AuditReport(count, prev, AuditProblem(None, None, problem))
     if head.seq != count or head.last_hash != prev:
         problem = (f"the head records {head.seq} entries ending in {head.last_hash[:12]}…, "
                    f"the log has {count} ending in {prev[:12]}…: entries were removed "

@@ -95,6 +95,7 @@ class ResultView:
     recommendation: str | None
     rule_id: str
     protocol: str | None
+    protocol_version: str | None
     result_status: str
     created_at: datetime
     created_by: str | None
@@ -221,6 +222,7 @@ def _views(s: Session, where: Any) -> list[ResultView]:
                 recommendation=r.recommendation,
                 rule_id=r.rule_id,
                 protocol=r.protocol,
+                protocol_version=r.protocol_version,
                 result_status=r.result_status,
                 created_at=r.created_at,
                 created_by=r.created_by,
@@ -629,6 +631,11 @@ def add_correction(store: Store, result_id: int, *, user: str, reason: str,
             )
         state = s.scalar(select(ResultState).where(ResultState.result_id == base.id))
         current = state.state if state else "released"
+        if current == "replaced":  # corrected by someone else since the newest was read
+            raise ConflictError(
+                f"result {result_id} was corrected by someone else just now: look at "
+                f"'saa-lab history {result_id}' and correct the newest version"
+            )
         if current != "released":
             raise ReviewError(
                 f"result {result_id} ({base.accession}) is {current}, not released: only a "
@@ -681,8 +688,10 @@ def add_correction(store: Store, result_id: int, *, user: str, reason: str,
         s.add(ResultState(result_id=new.id, run_id=base.run_id, state="released",
                           auto_verified=False, decided_by=user, meaning="corrected",
                           note=reason, decided_at=now, preliminary_sent=False))  # fmt: skip
-        message = build(correction.report, "C")
-        _queue(s, new.id, message, "C", user)
+        # A correction that still has no value is sent as "no result" (OBX-11 X).
+        sent_as = "C" if correction.activity_u_per_l is not None else "X"
+        message = build(correction.report, sent_as)
+        _queue(s, new.id, message, sent_as, user)
         audit.record(s, user, "result-corrected", "result", new.id, reason=reason,
                      previous={"result_id": base.id, "version": base.version,
                                "activity_u_per_l": base.activity_u_per_l,
