@@ -37,7 +37,7 @@ def _deliver(app: AppContext, *, quiet: bool) -> dict[str, int]:
     from .delivery import deliver_pending
 
     app.config.check_routes()
-    delivered = deliver_pending(app.store, app.config)
+    delivered = {k: v for k, v in deliver_pending(app.store, app.config).items() if v}
     if not quiet:
         _report_delivery(app.config, delivered)
     return delivered
@@ -201,8 +201,9 @@ def _review_one(app: AppContext, run: RunView, as_json: bool) -> None:
     click.echo(_run_header(app, run))
     if run.reviewed_by:
         note = f": {run.review_note}" if run.review_note else ""
-        click.echo(f"decision: {run.review_status} by {run.reviewed_by} "
-                   f"({run.review_meaning}) at {_local(app, run.reviewed_at)}{note}")  # fmt: skip
+        meaning = f" ({run.review_meaning})" if run.review_meaning else ""
+        click.echo(f"decision: {run.review_status} by {run.reviewed_by}{meaning} "
+                   f"at {_local(app, run.reviewed_at)}{note}")  # fmt: skip
     for line in _qc_lines(run):
         click.echo(line)
     cal = run.calibration

@@ -186,13 +186,14 @@ def resend_result(store: Store, result_id: int, *, actor: str = "cli") -> list[s
     """Re-issue a result's messages with new MSH-10s and the same content."""
     with store.session() as s:
         state = s.scalar(select(ResultState.state).where(ResultState.result_id == result_id))
-        if state is not None and state != "released":
-            hint = {
-                "replaced": "a newer version replaced it; resend that one (saa-lab history "
-                f"{result_id})",
-                "waiting": "it waits for review (saa-lab review)",
-            }.get(state, "it was never sent")
-            raise SaaLabError(f"result {result_id} is {state}: {hint}")
+        hints = {
+            "replaced": f"a newer version replaced it; resend that one (saa-lab history "
+            f"{result_id})",
+            "waiting": "it waits for review (saa-lab review)",
+            "rejected": "it was rejected at review and never released",
+        }
+        if state in hints:
+            raise SaaLabError(f"result {result_id} is {state}: {hints[state]}")
         originals = s.scalars(
             select(OutboxMessage).where(OutboxMessage.result_id == result_id)
             .order_by(OutboxMessage.id)
@@ -206,8 +207,6 @@ def resend_result(store: Store, result_id: int, *, actor: str = "cli") -> list[s
                 f"{ids}); wait for it, or requeue a dead one with 'saa-lab outbox retry'"
             )
             raise SaaLabError(msg)
-        if not originals:
-            raise SaaLabError(f"result {result_id} has no message to send again")
         latest: dict[str, OutboxMessage] = {m.destination: m for m in originals}
         new_ids = []
         for original in latest.values():

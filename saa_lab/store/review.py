@@ -421,12 +421,21 @@ def _decide_run(s: Session, run: RunRow, new_status: str, user: str, meaning: st
                  meaning=meaning, review_rev=rev + 1)  # fmt: skip
 
 
-def _bump_run(s: Session, run_id: int, user: str, now: datetime) -> None:
-    """After a decision on one result: the run is decided when nothing in it waits."""
-    run = s.execute(
+def _lock_run(s: Session, run_id: int) -> RunRow:
+    """The run row, locked for this transaction (PostgreSQL; SQLite has one writer).
+
+    Every decision locks the run before any of its results, so a decision on one
+    result and a decision on its whole run wait for each other instead of deadlocking.
+    """
+    return s.execute(
         select(RunRow).where(RunRow.id == run_id).with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()  # fmt: skip
+
+
+def _bump_run(s: Session, run_id: int, user: str, now: datetime, meaning: str) -> None:
+    """After a decision on one result: the run is decided when nothing in it waits."""
+    run = _lock_run(s, run_id)
     left = s.scalar(
         select(func.count())
         .select_from(ResultState)
@@ -440,7 +449,8 @@ def _bump_run(s: Session, run_id: int, user: str, now: datetime) -> None:
             .where(ResultState.run_id == run_id, ResultState.state == "released")
         )
         values.update(review_status="released" if released else "rejected", reviewed_by=user,
-                      reviewed_at=now)  # fmt: skip
+                      reviewed_at=now, review_meaning=meaning,
+                      review_note="the last waiting result was decided")  # fmt: skip
         audit.record(s, user, f"run-{values['review_status']}", "run", run_id,
                      previous={"review_status": "waiting", "review_rev": run.review_rev},
                      review_rev=run.review_rev + 1,
@@ -518,11 +528,12 @@ def release_result(store: Store, result_id: int, *, user: str, meaning: str, not
     """Release one waiting result (the rest of its run keeps waiting)."""
     with store.session() as s:
         result = _get_result(s, result_id)
+        _lock_run(s, result.run_id)
         state = _waiting_state(s, result, "released")
         now = utcnow()
         if not _release_one(s, state, result, user, meaning, note, now, build):
             raise ConflictError(f"result {result_id} was decided by someone else just now")
-        _bump_run(s, result.run_id, user, now)
+        _bump_run(s, result.run_id, user, now, meaning)
         return [result_id]
 
 
@@ -567,6 +578,9 @@ def reject_run(store: Store, run_id: int, *, user: str, reason: str, withdraw: B
         run = _get_run(s, run_id)
         if run.review_status != "waiting":
             raise _run_not_waiting(run)
+        now = utcnow()
+        _decide_run(s, run, "rejected", user, "rejected", reason, now, expected_rev=expected_rev)
+        # Checked once the run is ours (a release committed meanwhile is a conflict above).
         released = s.scalars(
             select(ResultState.result_id).where(
                 ResultState.run_id == run_id, ResultState.state == "released"
@@ -579,8 +593,6 @@ def reject_run(store: Store, run_id: int, *, user: str, reason: str, withdraw: B
                 "left the lab; correct them with 'saa-lab correct', and reject the waiting "
                 "ones one by one with 'saa-lab reject result:ID'"
             )
-        now = utcnow()
-        _decide_run(s, run, "rejected", user, "rejected", reason, now, expected_rev=expected_rev)
         rejected = []
         for state, result in s.execute(
             select(ResultState, ResultRow)
@@ -597,12 +609,12 @@ def reject_result(store: Store, result_id: int, *, user: str, reason: str,
                   withdraw: Build) -> list[int]:  # fmt: skip
     with store.session() as s:
         result = _get_result(s, result_id)
+        run = _lock_run(s, result.run_id)
         state = _waiting_state(s, result, "rejected")
-        run = s.get_one(RunRow, result.run_id)
         now = utcnow()
         if not _reject_one(s, state, result, run.assay_name, user, reason, now, withdraw):
             raise ConflictError(f"result {result_id} was decided by someone else just now")
-        _bump_run(s, result.run_id, user, now)
+        _bump_run(s, result.run_id, user, now, "rejected")
         return [result_id]
 
 

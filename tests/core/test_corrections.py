@@ -676,3 +676,21 @@ def test_history_shows_versions_messages_and_audit_entries(lab: Lab, runner: Cli
     (line,) = [a for a in audit_lines if "result-corrected" in a]
     assert "tdrost" in line and "calibrator lot mix-up (invented)" in line
     assert any("result-replaced" in a and f"result {first}" in a for a in audit_lines)
+
+
+def test_resend_refuses_a_replaced_version_and_resends_the_correction(
+    lab: Lab, runner: CliRunner
+) -> None:
+    first = lab.ids["SAA-0001"]
+    v2 = correct_json(runner, lab, first, "--by", "akoval", "--reason",
+                      "re-read (invented)", "--value", "60")  # fmt: skip
+    refused = invoke(runner, lab, "resend", str(first))
+    assert refused.exit_code == 1
+    assert f"result {first} is replaced" in refused.output
+    resent = invoke(runner, lab, "resend", str(v2["id"]), "--json")
+    assert resent.exit_code == 0, resent.output
+    (message,) = json.loads(resent.output)["messages"]
+    with lab.store() as store:
+        payloads = [m["payload"] for m in messages_of(store, v2["id"])]
+    assert len(payloads) == 2 and segment(payloads[-1], "OBX")[11] == "C"
+    assert message["control_id"] in payloads[-1]
