@@ -25,10 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from saa_lab.config import load_config
+from saa_lab.config import AppConfig, load_config
 from saa_lab.synth import gen5_text, plate_values, standard_plate_plan, worklist_csv
 
 SAMPLES_PER_PLATE = 40
+# The benchmark times the machine's path from drop to outbox: every result is released
+# as it is processed (a person's review is not part of it). Invented plates may hold
+# samples above the ULOQ, which the default rule would hold for a person.
+RELEASE_ON_PROCESSING = """
+[[autoverification]]
+name = "benchmark-release-on-processing"
+run_statuses = ["quantified", "below-lloq", "above-uloq", "above-reportable", "invalid"]
+hold_flags = []
+"""
 
 
 def write_plate(folder: Path, name: str, seed: int, *, atomic: bool) -> int:
@@ -60,9 +69,33 @@ def wait_for_count(folder: Path, target: int, timeout: float = 120.0) -> float:
     return time.perf_counter()
 
 
+def wait_for_backlog(config: AppConfig, plates: int, timeout: float) -> float:
+    """When every export is processed and every message delivered.
+
+    Not a count of files: once a control lot has 20 runs of history its Westgard rules
+    apply and reject some invented runs, whose results (rightly) never leave.
+    """
+    from saa_lab.store import Store
+
+    store = Store(config.database_url, migrate=False)
+    deadline = time.perf_counter() + timeout
+    try:
+        while True:
+            summary = store.status_summary()
+            if summary["files"].get("done", 0) + summary["files"].get("failed", 0) >= plates and (
+                not summary["outbox"].get("pending")
+            ):
+                return time.perf_counter()
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"timed out waiting for the backlog: {summary['files']}")
+            time.sleep(0.02)
+    finally:
+        store.close()
+
+
 def workspace(root: Path, database_url: str | None) -> Path:
     root.mkdir(parents=True)
-    text = '[lab]\ntimezone = "Europe/Berlin"\n'
+    text = '[lab]\ntimezone = "Europe/Berlin"\n' + RELEASE_ON_PROCESSING
     if database_url:
         text += f'[database]\nurl = "{database_url}"\n'
     (root / "saa-lab.toml").write_text(text)
@@ -132,16 +165,15 @@ def throughput(root: Path, plates: int, database_url: str | None) -> tuple[float
     config_path = workspace(root, database_url)
     config = load_config(config_path)
     config.inbox.mkdir(parents=True)
-    expected = sum(
-        write_plate(config.inbox, f"BL{i:05d}", 5000 + i, atomic=False) for i in range(plates)
-    )
+    for i in range(plates):
+        write_plate(config.inbox, f"BL{i:05d}", 5000 + i, atomic=False)
     # The backlog arrived while the daemon was down: a minute old.
     old = time.time() - 60
     for entry in os.scandir(config.inbox):
         os.utime(entry.path, (old, old))
     start = time.perf_counter()
     with Watch(config_path):
-        end = wait_for_count(config.outbox, expected, timeout=1800)
+        end = wait_for_backlog(config, plates, timeout=1800)
     seconds = end - start
     return seconds, plates / seconds
 
