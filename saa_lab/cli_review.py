@@ -109,13 +109,9 @@ def _qc_lines(run: RunView) -> list[str]:
 def _history(app: AppContext, r: ResultView, limit: int = 3) -> str:
     if not r.patient_id:
         return "no patient history (no order)"
-    from .store.order_queries import patient_timeline
+    from .store.order_queries import reported_history
 
-    prior = [
-        e
-        for e in patient_timeline(app.store, r.patient_id, before_result_id=r.id)
-        if e.state not in ("rejected", "withheld") and e.result_status not in ("W", "RA")
-    ]
+    prior = reported_history(app.store, r.patient_id, before_result_id=r.id)
     if not prior:
         return "first result of this patient"
     shown = [

@@ -84,27 +84,25 @@ def _prior(
     )
 
 
-def _history_from_store(store: Store) -> Callable[[str], Sequence[PriorResult]]:
-    def history(patient_id: str) -> Sequence[PriorResult]:
-        from .store.order_queries import patient_timeline
+def prior_results(
+    store: Store, patient_id: str, *, before_result_id: int | None = None
+) -> list[PriorResult]:
+    """The patient's stored results that count as history, for interpretation."""
+    from .store.order_queries import reported_history
 
-        return [
-            PriorResult(
-                activity_u_per_l=e.activity_u_per_l,
-                comparator=e.comparator,
-                flag=e.flag,
-                collection_time=e.collection_time,
-                dose_time=e.dose_time,
-                formulation=e.formulation,
-                protocol=e.protocol,
-                accession=e.accession,
-            )
-            for e in patient_timeline(store, patient_id)
-            # never reported, or rejected at review
-            if e.result_status not in ("W", "RA") and e.state not in ("rejected", "withheld")
-        ]
-
-    return history
+    return [
+        PriorResult(
+            activity_u_per_l=e.activity_u_per_l,
+            comparator=e.comparator,
+            flag=e.flag,
+            collection_time=e.collection_time,
+            dose_time=e.dose_time,
+            formulation=e.formulation,
+            protocol=e.protocol,
+            accession=e.accession,
+        )
+        for e in reported_history(store, patient_id, before_result_id=before_result_id)
+    ]
 
 
 _catalogs: dict[tuple[object, ...], ProtocolCatalog] = {}
@@ -274,7 +272,7 @@ def process_export(
     processed = build_runs(
         config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now,
         control_history=history, order_for=order_for, protocols=protocol_catalog(config),
-        history_for=_history_from_store(store),
+        history_for=lambda patient: prior_results(store, patient),
     )  # fmt: skip
     fmt = plate_reads[0].format
     stored = store.save_export(source, fmt, processed, actor=actor)

@@ -246,9 +246,8 @@ def _reinterpreted(
     from .assay import load_assay
     from .calibrate import SampleResult, SampleStatus
     from .interpret import InterpretationRules, interpret
-    from .pipeline import protocol_catalog
+    from .pipeline import prior_results, protocol_catalog
     from .protocols import PriorResult
-    from .store.order_queries import patient_timeline
 
     number, comparator = parse_value(value_text)
     number = float(format_number(number))  # judged on the number the clinic reads
@@ -264,13 +263,7 @@ def _reinterpreted(
         definition = None
     prior: list[PriorResult] = []
     if order and order.patient_id:
-        prior = [
-            PriorResult(activity_u_per_l=e.activity_u_per_l, comparator=e.comparator,
-                        flag=e.flag, collection_time=e.collection_time, dose_time=e.dose_time,
-                        formulation=e.formulation, protocol=e.protocol, accession=e.accession)
-            for e in patient_timeline(store, order.patient_id, before_result_id=view.id)
-            if e.result_status not in ("W", "RA") and e.state not in ("rejected", "withheld")
-        ]  # fmt: skip
+        prior = prior_results(store, order.patient_id, before_result_id=view.id)
     rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
     interpretation = interpret(sample, order, rules, protocol=protocol, history=prior,
                                assay=definition)  # fmt: skip

@@ -18,6 +18,7 @@ __all__ = [
     "TimelineEntry",
     "find_order",
     "patient_timeline",
+    "reported_history",
     "save_order_message",
     "save_orders",
 ]
@@ -158,3 +159,14 @@ def patient_timeline(store: Store, patient_id: str, *, before_result_id: int | N
     entries = list(latest.values())
     far = datetime.max.replace(tzinfo=entries[0].reported_at.tzinfo) if entries else None
     return sorted(entries, key=lambda e: (e.collection_time or far or e.reported_at, e.result_id))
+
+
+def reported_history(store: Store, patient_id: str, *, before_result_id: int | None = None
+                     ) -> list[TimelineEntry]:  # fmt: skip
+    """The patient's results that count as history: reported ones, not withheld by QC,
+    waiting for a re-assay or rejected at review."""
+    return [
+        e
+        for e in patient_timeline(store, patient_id, before_result_id=before_result_id)
+        if e.result_status not in ("W", "RA") and e.state not in ("rejected", "withheld")
+    ]
