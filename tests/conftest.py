@@ -3,15 +3,20 @@ SAA_LAB_TEST_DATABASE_URL is set)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from saa_lab.config import AppConfig, load_config
+from saa_lab.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_files"
@@ -88,6 +93,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner that ignores the developer's SAA_LAB_CONFIG and database URL."""
+    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
+    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
 def workspace(tmp_path: Path) -> AppConfig:
     """A workspace with a config file on SQLite."""
     return load_config(write_config(tmp_path / "ws"))
@@ -127,3 +140,37 @@ def assert_hl7_strict_valid(er7: str, report: Path) -> None:
         if line and not ALLOWED_HL7_WARNING.search(line)
     ]  # fmt: skip
     assert problems == []
+
+
+@dataclass(frozen=True)
+class ProcessedLab:
+    """A workspace where `saa-lab process` stored RUN-G5-001 (review and audit tests)."""
+
+    config_path: Path
+    folder: Path
+    url: str
+    ids: dict[str, int]  # accession -> id of its first result version
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        config = load_config(self.config_path)
+        opened = Store(config.database_url, zone=config.lab.zone)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+def process_sample_lab(folder: Path, url: str, runner: CliRunner, users: str,
+                       **config: str) -> ProcessedLab:  # fmt: skip
+    """Write a config with ``users`` (``config``: write_config's keywords) and process
+    RUN-G5-001 with ``saa-lab process --json``."""
+    from saa_lab.cli import cli
+
+    config_path = write_config(folder, users, database_url=url, **config)
+    export = SAMPLES / "biotek_gen5" / "RUN-G5-001.txt"
+    result = runner.invoke(cli, ["--config", str(config_path), "process", str(export), "--json"])
+    assert result.exit_code == 0, result.output
+    (plate,) = json.loads(result.output)["plates"]
+    ids = {r["accession"]: r["result_id"] for r in plate["results"]}
+    return ProcessedLab(config_path, folder, url, ids)

@@ -25,7 +25,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from conftest import SAMPLES, assert_hl7_strict_valid, write_config
+from conftest import (
+    SAMPLES,
+    ProcessedLab,
+    assert_hl7_strict_valid,
+    process_sample_lab,
+    write_config,
+)
 from sqlalchemy import func, select, text
 
 from saa_lab.cli import cli
@@ -66,28 +72,7 @@ roles = ["reviewer"]
 """
 
 
-@dataclass(frozen=True)
-class Lab:
-    config_path: Path
-    folder: Path
-    url: str
-    ids: dict[str, int]  # accession -> result id
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        config = load_config(self.config_path)
-        opened = Store(config.database_url, zone=config.lab.zone)
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
-    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
-    return CliRunner()
+Lab = ProcessedLab
 
 
 def invoke(runner: CliRunner, config_path: Path, *args: str) -> Result:
@@ -101,10 +86,7 @@ def ok(runner: CliRunner, config_path: Path, *args: str) -> str:
 
 
 def make_lab(folder: Path, url: str, runner: CliRunner, **kwargs: str) -> Lab:
-    config_path = write_config(folder, USERS, database_url=url, **kwargs)
-    output = ok(runner, config_path, "process", str(GEN5), "--json")
-    (plate,) = json.loads(output)["plates"]
-    return Lab(config_path, folder, url, {r["accession"]: r["result_id"] for r in plate["results"]})
+    return process_sample_lab(folder, url, runner, USERS, **kwargs)
 
 
 @pytest.fixture

@@ -15,13 +15,6 @@ GEN5 = SAMPLES / "biotek_gen5" / "RUN-G5-001.txt"
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
-    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
 def lab(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
     result = runner.invoke(cli, ["init", str(tmp_path / "lab")])
     assert result.exit_code == 0, result.output

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import SAMPLES, assert_hl7_strict_valid, write_config
+from conftest import (
+    SAMPLES,
+    ProcessedLab,
+    assert_hl7_strict_valid,
+    process_sample_lab,
+)
 from sqlalchemy import event, func, select
 
 from saa_lab.cli import cli
@@ -52,39 +54,14 @@ roles = ["reviewer"]
 """
 
 
-@dataclass(frozen=True)
-class Lab:
-    config_path: Path
-    folder: Path
-    url: str
-    ids: dict[str, int]  # accession -> id of its first version
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        config = load_config(self.config_path)
-        opened = Store(config.database_url, zone=config.lab.zone)
-        try:
-            yield opened
-        finally:
-            opened.close()
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
-    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
-    return CliRunner()
+Lab = ProcessedLab
 
 
 def _make_lab(folder: Path, url: str, runner: CliRunner, autoverification: str | None) -> Lab:
     kwargs = {} if autoverification is None else {"autoverification": autoverification}
-    config_path = write_config(folder, USERS, database_url=url, **kwargs)
-    result = runner.invoke(cli, ["--config", str(config_path), "process", str(GEN5), "--json"])
-    assert result.exit_code == 0, result.output
-    (plate,) = json.loads(result.output)["plates"]
-    ids = {r["accession"]: r["result_id"] for r in plate["results"]}
-    assert len(ids) == 14
-    return Lab(config_path, folder, url, ids)
+    made = process_sample_lab(folder, url, runner, USERS, **kwargs)
+    assert len(made.ids) == 14
+    return made
 
 
 @pytest.fixture

@@ -46,13 +46,6 @@ NORTH_ACCESSIONS = ["SAA-0001", "SAA-0002", "SAA-0004", "SAA-0012"]
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
-    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
 def lab(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A lab with the sample processed: north's four messages pending, the file's sent."""
     folder = tmp_path / "lab"

@@ -153,13 +153,6 @@ def test_a_rejected_run_releases_nothing(store_and_config: tuple[Store, AppConfi
     assert store.open_reassays() == []
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
-    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
-    return CliRunner()
-
-
 def export_files(folder: Path, name: str, samples: Sequence[PlannedSample],
                  overrides: Mapping[str, str]) -> tuple[Path, Path]:  # fmt: skip
     values, rows = plate_values(samples, seed=9, noise=0.0)

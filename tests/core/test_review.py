@@ -267,13 +267,6 @@ def patient_order(patient: str, collected: str, dosed: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("SAA_LAB_CONFIG", raising=False)
-    monkeypatch.delenv("SAA_LAB_DATABASE_URL", raising=False)
-    return CliRunner()
-
-
 MakeLab = Callable[..., Lab]
 
 
