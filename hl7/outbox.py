@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "FILE_MODE",
     "MESSAGE_FILE_SUFFIX",
     "build_batch",
     "message_file_bytes",
+    "remove_stale_temporaries",
     "write_batch_file",
     "write_message_file",
 ]
@@ -46,10 +48,19 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MESSAGE_FILE_SUFFIX: Final = ".hl7"
+# rw-r-----: the service account writes, the integration engine's group reads,
+# nobody else: the messages carry patient data.
+FILE_MODE: Final = 0o640
 SEGMENT_SEPARATOR: Final = "\r"
 # Letters, digits, ".", "_" and "-", not starting with "." (that would be a hidden
 # file, and dot-names are this outbox's temporary files).
 _SAFE_CONTROL_ID: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+# Names Windows gives to devices whatever the extension (CON.hl7 is the console), so a
+# share served from Windows would swallow the message: refused in any letter case.
+_WINDOWS_DEVICES: Final = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+     *(f"LPT{i}" for i in range(1, 10))}
+)  # fmt: skip
 
 
 def message_file_bytes(er7: str) -> bytes:
@@ -135,10 +146,12 @@ def write_batch_file(directory: Path, name: str, batch: str) -> Path:
 
 
 def _write_outbox_file(directory: Path, stem: str, data: bytes, what: str) -> Path:
-    if not _SAFE_CONTROL_ID.fullmatch(stem):
+    device = stem.split(".", 1)[0].upper() in _WINDOWS_DEVICES
+    if not _SAFE_CONTROL_ID.fullmatch(stem) or device:
         msg = (
             f"{what} {stem!r} cannot name an outbox file: use 1-100 letters, "
-            "digits, '.', '_' or '-', not starting with '.'"
+            "digits, '.', '_' or '-', not starting with '.', and not a Windows device "
+            "name (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
         )
         raise DeliveryError(msg, path=str(directory))
     if not directory.is_dir():
@@ -180,8 +193,10 @@ def _holds(target: Path, data: bytes) -> bool:
 def _write_atomically(target: Path, data: bytes) -> None:
     temporary = target.with_name(f".{target.stem}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temporary, flags, 0o666)  # the umask applies, as for any new file
+    fd = os.open(temporary, flags, FILE_MODE)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, FILE_MODE)  # exactly rw-r-----, whatever the umask
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()
@@ -191,6 +206,28 @@ def _write_atomically(target: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
+
+
+def remove_stale_temporaries(directory: Path, *, older_than_seconds: float = 600.0) -> int:
+    """Remove this outbox's temporary files (``.<id>.<hex>.tmp``) older than the given age:
+    left by a process killed while writing; their messages are still pending and are
+    written again. Returns how many were removed."""
+    import time
+
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    try:
+        candidates = list(directory.glob(".*.tmp"))
+    except OSError:
+        return 0
+    for path in candidates:
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError as error:
+            logger.debug("cannot remove %s: %s", path, error)
+    return removed
 
 
 def _fsync_directory(directory: Path) -> None:

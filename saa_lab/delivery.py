@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Literal
 
 from .config import AppConfig, Destination, RetrySettings, TlsSettings
 from .errors import DeliveryError, StoreError
+from .faults import crash_point
+from .logs import without_patient_data
 from .store import Store
 from .store.queue import (
     QueuedMessage,
@@ -327,6 +329,7 @@ def _to_directory(
     try:
         if not destination.batch:
             path = write_message_file(folder, head.control_id, head.payload)
+            crash_point("file-written")
             record_delivery(store, head.id, "sent", where=str(path), now=now)
             log.debug("delivery to %s: wrote %s", destination.name, path.name)
             return DeliveryStep("sent", destination.name, (head.control_id,))
@@ -345,6 +348,7 @@ def _to_directory(
         path = write_batch_file(folder, name, text)
     except DeliveryError as exc:
         return _failed(store, destination, head, str(exc), now=now, rng=rng)
+    crash_point("file-written")
     record_batch_sent(store, [m.id for m in messages], where=str(path), now=now)
     log.info("delivery to %s: %d message(s) of run %d in %s",
              destination.name, len(messages), head.run_id, path.name)  # fmt: skip
@@ -381,6 +385,7 @@ def _to_mllp(
                        now=now, rng=rng)  # fmt: skip
     detail = ack.text or f"ACK {ack.code}"
     if ack.code in _ACCEPTED:
+        crash_point("acked")
         record_delivery(store, head.id, "sent", where=link.where, ack_code=ack.code, now=now)
         if head.attempts:
             log.info("delivery to %s: message %s delivered (%s) after %d failed attempt(s)",
@@ -424,7 +429,7 @@ def _failed(
             destination.name,
             head.control_id,
             attempt,
-            reason,
+            without_patient_data(reason, head.payload),  # the receiver may echo the patient
         )
         return DeliveryStep("dead", destination.name, (head.control_id,), 0.0, ack_code, reason)
     delay = retry_delay(destination.retry, head.attempts, rng)
@@ -435,7 +440,7 @@ def _failed(
         destination.name,
         head.control_id,
         attempt,
-        reason,
+        without_patient_data(reason, head.payload),
         delay,
     )
     return DeliveryStep("retry", destination.name, (head.control_id,), delay, ack_code, reason)
@@ -486,8 +491,8 @@ class DeliveryWorker(threading.Thread):
     it looks again every ``idle_seconds``, for messages queued by another
     process); :meth:`notify` wakes it at once. A bug in one step is logged with
     its traceback and the loop goes on after ``error_pause_seconds``; so does a
-    database outage (logged without). ``on_step`` sees every step (tests,
-    benchmarks).
+    database outage (logged once, without, and its end too). ``on_step`` sees every
+    step (tests, benchmarks).
     """
 
     def __init__(
@@ -512,6 +517,7 @@ class DeliveryWorker(threading.Thread):
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._failures = 0
+        self._store_down = False  # the last step failed for want of the database
 
     def notify(self) -> None:
         """New messages were queued: look now (the worker may be asleep)."""
@@ -532,6 +538,14 @@ class DeliveryWorker(threading.Thread):
         link = MllpLink(self.config, dest) if dest.type == "mllp" else None
         window = QueueWindow()
         log.info("delivering to %s (%s)", dest.name, link.where if link else dest.path)
+        if dest.type == "directory" and dest.path is not None:
+            from .hl7.outbox import remove_stale_temporaries
+
+            # What a crash mid-write left: the message itself is written again.
+            removed = remove_stale_temporaries(self.config.resolve(dest.path))
+            if removed:
+                log.info("delivery to %s: removed %d unfinished temporary file(s)",
+                         dest.name, removed)  # fmt: skip
         try:
             while self.should_keep_running():
                 wait = self._step(link, window)
@@ -552,8 +566,12 @@ class DeliveryWorker(threading.Thread):
                                 now=datetime.now(UTC), link=link, window=window,
                                 rng=self.rng)  # fmt: skip
         except StoreError as exc:
-            log.error("delivery to %s: database unavailable, retrying in %g s: %s",
-                      self.destination.name, self.error_pause_seconds, exc)  # fmt: skip
+            # Said once per outage (an ERROR every pause would flood the log of a long
+            # one); the retries are DEBUG, and the recovery is said too.
+            level = logging.DEBUG if self._store_down else logging.ERROR
+            log.log(level, "delivery to %s: database unavailable, retrying every %g s: %s",
+                    self.destination.name, self.error_pause_seconds, exc)  # fmt: skip
+            self._store_down = True
             return self.error_pause_seconds
         except Exception as exc:
             log.exception("delivery to %s: unexpected error; retrying in %g s",
@@ -561,6 +579,9 @@ class DeliveryWorker(threading.Thread):
             if link is not None:
                 link.close()
             return self._count_unexpected(exc)
+        if self._store_down:
+            self._store_down = False
+            log.warning("delivery to %s: the database is reachable again", self.destination.name)
         self._publish(step)
         if self.on_step is not None:
             self.on_step(step)

@@ -19,6 +19,7 @@ from .assay import LoadedAssay, load_assay
 from .calibrate import SampleResult, SampleStatus, calibrate
 from .config import FILE_DESTINATION, AppConfig
 from .domain import PlateRead, SourceFile
+from .faults import crash_point
 from .interpret import Interpretation, InterpretationRules, apply_peg_bias, interpret
 from .layout import PlateLayout, load_layout
 from .mapping import Plate, map_plate, select_read
@@ -27,7 +28,7 @@ from .orders import OrderContext, merge_orders
 from .protocols import PriorResult, ProtocolCatalog, load_protocols
 from .records import ProcessedRun, ReportedSample
 from .release import AutoDecision, ReportContent, build_message, decide, new_control_id
-from .store import Store, StoredRun
+from .store import SourceRecord, Store, StoredRun
 from .worklist import Worklist
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class ExportOutcome:
     format: str
     runs: tuple[StoredRun, ...]
     duplicate: bool = False
+    # The processed file of the same name this one replaces (its results wait for review).
+    earlier_version: SourceRecord | None = None
 
 
 def _result_uid(source: SourceFile, read: PlateRead, accession: str) -> str:
@@ -134,8 +137,13 @@ def build_runs(
     order_for: Callable[[str, OrderContext | None], OrderContext | None] | None = None,
     protocols: ProtocolCatalog | None = None,
     history_for: Callable[[str], Sequence[PriorResult]] | None = None,
+    hold_reason: str | None = None,
 ) -> list[ProcessedRun]:
-    """Map, calibrate and interpret every plate; build messages for accepted runs."""
+    """Map, calibrate and interpret every plate; build messages for accepted runs.
+
+    ``hold_reason`` holds every reportable result for a person, whatever the
+    auto-verification rules say (e.g. the export is a new version of a processed file).
+    """
     rules = InterpretationRules(threshold_u_per_l=config.interpretation.threshold_u_per_l)
     definition = assay.definition
     runs = []
@@ -182,6 +190,10 @@ def build_runs(
                     accepted=calibration.accepted, warnings=calibration.warnings,
                     statuses=statuses, flag=interpretation.flag,
                 )  # fmt: skip
+                if hold_reason is not None:
+                    decision = AutoDecision(
+                        False, decision.ruleset, (*decision.hold_reasons, hold_reason)
+                    )
                 if decision.release:
                     state = "released"
                     message = build_message(config, content, status, now)
@@ -259,6 +271,23 @@ def process_export(
     )
     now = datetime.now(config.lab.zone)
     westgard = assay.definition.westgard
+    earlier = store.earlier_version(source.name, source.sha256)
+    hold_reason = None
+    if earlier is not None:
+        when = earlier.processed_at.astimezone(config.lab.zone) if earlier.processed_at else None
+        hold_reason = (
+            f"new version of {source.name}: a file of that name with other content was "
+            f"processed {when:%Y-%m-%d %H:%M} (file {earlier.id}); a person decides which "
+            "results stand"
+            if when
+            else f"new version of {source.name} (file {earlier.id}); a person decides"
+        )
+        log.warning(
+            "%s: same name as file %d processed earlier, different content: processed as a "
+            "new version; its results wait for review",
+            source.name,
+            earlier.id,
+        )
 
     def history(plate: Plate) -> Mapping[str, Sequence[float]]:
         names = {w.control for w in plate.with_role("control") if w.control}
@@ -272,9 +301,10 @@ def process_export(
     processed = build_runs(
         config, source, plate_reads, worklist_for, assay=assay, layout=layout, now=now,
         control_history=history, order_for=order_for, protocols=protocol_catalog(config),
-        history_for=lambda patient: prior_results(store, patient),
+        history_for=lambda patient: prior_results(store, patient), hold_reason=hold_reason,
     )  # fmt: skip
     fmt = plate_reads[0].format
+    crash_point("calibrated")
     stored = store.save_export(source, fmt, processed, actor=actor)
     for run in stored:
         log.info(
@@ -285,4 +315,4 @@ def process_export(
             run.status,
             len(run.results),
         )
-    return ExportOutcome(source, fmt, tuple(stored))
+    return ExportOutcome(source, fmt, tuple(stored), earlier_version=earlier)

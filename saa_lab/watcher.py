@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -43,15 +44,23 @@ from .config import AppConfig, Destination
 from .delivery import DeliveryWorker
 from .domain import PlateRead, SourceFile
 from .errors import ConfigError, InputFileError, StoreError
+from .faults import crash_point
+from .logs import error_location
 from .pipeline import configured_instrument, process_export
 from .store import Store
-from .worklist import WORKLIST_SUFFIX, Worklist, parse_worklist
+from .worklist import WORKLIST_SUFFIX, Worklist, parse_worklist, worklist_names
 
 __all__ = ["Daemon", "ExportHandler", "move_aside"]
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_ERROR_SECONDS = 30.0
 MTIME_TOLERANCE_SECONDS = 1.0
+# rw-r-----: archived and quarantined exports carry patient data (worklists).
+FILE_MODE = 0o640
+# Work on ready files for at most this long before the next scan, heartbeat and
+# supervision: a backlog of thousands of files must not silence the daemon.
+CYCLE_BUDGET_SECONDS = 2.0
+DATABASE_RETRY_SECONDS = 5.0
 
 
 class _StopRaceFilter(logging.Filter):
@@ -104,14 +113,58 @@ class _Counters:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _unique_target(folder: Path, name: str) -> Path:
+def _unique_target(folder: Path, name: str, source: Path | None = None) -> Path:
+    """The first free name for ``name`` in ``folder`` (``RUN.1.txt``, ``RUN.2.txt``, ...),
+    or the name already holding ``source`` itself (a link made before a crash)."""
     target = folder / name
     counter = 1
     while target.exists():
+        if source is not None and _same_file(source, target):
+            return target
         stem, dot, suffix = name.partition(".")
         target = folder / f"{stem}.{counter}{dot}{suffix}"
         counter += 1
     return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+# A hard link is impossible here (another file system, a share without links): copy.
+_NO_LINKS = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK}
+
+
+def place_copy(path: Path, folder: Path) -> Path:
+    """Put ``path`` into ``folder`` too (a hard link, or a copy across file systems),
+    leaving it where it is; a link made before a crash is found and reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        target = _unique_target(folder, path.name, path)
+        if target.exists():
+            return target  # linked before a crash
+        try:
+            os.link(path, target, follow_symlinks=False)
+        except FileExistsError:
+            continue  # taken since we looked: try the next name
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise  # full, read-only, gone: the caller says so and retries
+            temp = target.with_name(f".{target.name}.part")
+            try:
+                shutil.copy2(path, temp)
+                _restrict(temp)
+                with temp.open("rb") as handle:
+                    os.fsync(handle.fileno())
+                temp.replace(target)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        _restrict(target)
+        return target
 
 
 def move_aside(path: Path, folder: Path) -> Path:
@@ -122,13 +175,16 @@ def move_aside(path: Path, folder: Path) -> Path:
     IN_MOVED_FROM that watchdog holds back for 0.5 s, delaying every later event
     (the next export's). Across file systems (or where links are not supported)
     it falls back to a rename. A crash between link and unlink leaves the file in
-    both places; the inbox copy is then recognised as a duplicate, never lost.
+    both places; the next move of it finds the link and only unlinks.
     """
     folder.mkdir(parents=True, exist_ok=True)
     while True:
-        target = _unique_target(folder, path.name)
+        target = _unique_target(folder, path.name, path)
+        if target.exists():  # linked before a crash: finish the move
+            path.unlink()
+            return target
         try:
-            os.link(path, target)
+            os.link(path, target, follow_symlinks=False)
         except FileExistsError:
             continue  # taken since we looked: try the next name
         except OSError:
@@ -138,15 +194,75 @@ def move_aside(path: Path, folder: Path) -> Path:
                 if exc.errno != errno.EXDEV:
                     raise
                 _copy_then_unlink(path, target)  # another file system (e.g. a mounted share)
+            _restrict(target)
             return target
+        _restrict(target)
         path.unlink()
         return target
+
+
+def _restrict(path: Path) -> None:
+    """Give a file we keep FILE_MODE; a share that refuses modes keeps its own."""
+    try:
+        path.chmod(FILE_MODE)
+    except OSError as exc:
+        log.debug("cannot set the mode of %s: %s", path, exc)
+
+
+def _sidecar_for(target: Path) -> Path:
+    """``<name>.error.txt`` beside a quarantined file, shortened (with a hash, so it stays
+    unique) where the name would pass the 255-byte limit of most file systems."""
+    import hashlib
+
+    name = f"{target.name}.error.txt"
+    if len(name.encode()) <= 240:  # room for the temporary ".<name>.tmp"
+        return target.with_name(name)
+    digest = hashlib.sha256(target.name.encode()).hexdigest()[:12]
+    stem = target.name.encode()[:200].decode("utf-8", "ignore")
+    return target.with_name(f"{stem}~{digest}.error.txt")
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, refusing a symbolic link (OSError ELOOP): a link in the inbox
+    must never make the daemon read, and report, a file outside it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _regular(path: Path) -> bool:
+    """A regular file itself, not a link to one."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a file whose content has this SHA-256."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    """The folder's device and inode: they change when it is removed and created again."""
+    stat = folder.stat()
+    return stat.st_dev, stat.st_ino
 
 
 def _copy_then_unlink(path: Path, target: Path) -> None:
     """Move across file systems without a window where the file exists nowhere."""
     temp = target.with_name(f".{target.name}.part")
     shutil.copy2(path, temp)
+    _restrict(temp)
     with temp.open("rb") as handle:
         os.fsync(handle.fileno())
     temp.replace(target)
@@ -167,6 +283,8 @@ class Daemon:
         self._tracked: dict[Path, _Tracked] = {}
         self._unreadable: set[Path] = set()
         self._observer: Any = None
+        self._observer_inbox: tuple[int, int] | None = None
+        self._held_up: set[str] = set()  # what a database outage held up (logged once each)
         self._worker: threading.Thread | None = None
         self._delivery: dict[str, DeliveryWorker] = {}
         self._next_scan = 0.0
@@ -214,6 +332,11 @@ class Daemon:
         if self._worker is not None:
             self._worker.join(timeout)
         self._stop_delivery(timeout)
+        if self._worker is not None:
+            try:  # say so, so monitoring does not wait a minute to learn it
+                self.store.set_state("daemon", {**self._state(), "stopped": _now()})
+            except StoreError as exc:
+                log.warning("could not record the stop in the database: %s", exc)
         log.info("stopped")
 
     def _stop_delivery(self, timeout: float) -> None:
@@ -240,10 +363,12 @@ class Daemon:
             from watchdog.observers import Observer
 
             observer = Observer()
+        identity = _identity(self.inbox)
         observer.schedule(ExportHandler(self.notify), str(self.inbox), recursive=False)
         observer.daemon = True
         observer.start()
         self._observer = observer
+        self._observer_inbox = identity
         self._observer_started = datetime.now(UTC)
 
     def _start_delivery(self, destination: Destination) -> None:
@@ -268,13 +393,33 @@ class Daemon:
 
     def _supervise_observer(self) -> None:
         """A dead observer thread (watchdog #427/#663) is replaced, and said so."""
-        if self._observer is not None and not self._observer.is_alive() and not self._stop.is_set():
-            log.error("the file-system observer stopped unexpectedly; restarting it")
-            self.counters.extra["observer_restarts"] = (
-                int(self.counters.extra.get("observer_restarts", 0)) + 1
-            )
+        if self._stop.is_set():
+            return
+        if self._observer is None or not self._observer.is_alive():
+            if self._observer is not None:
+                log.error("the file-system observer stopped unexpectedly; restarting it")
+            self._restart_observer()
+
+    def _restart_observer(self) -> None:
+        """Replace the observer; while the inbox cannot be watched, scans carry on alone."""
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer = None
+        try:
             self._start_observer()
-            self._next_scan = 0.0
+        except OSError as exc:
+            reason = f"cannot watch the inbox {self.inbox}: {exc.strerror or exc}"
+            if self.counters.extra.get("observer_error") != reason:
+                log.error("%s; scanning it every %g s until it can be watched", reason,
+                          self.config.watch.poll_interval_seconds)  # fmt: skip
+            self.counters.extra["observer_error"] = reason
+            return
+        if self.counters.extra.pop("observer_error", None) is not None:
+            log.warning("watching the inbox %s again", self.inbox)
+        self.counters.extra["observer_restarts"] = (
+            int(self.counters.extra.get("observer_restarts", 0)) + 1
+        )
+        self._next_scan = 0.0
 
     # -- events ---------------------------------------------------------------
 
@@ -310,8 +455,8 @@ class Daemon:
             try:
                 delay = self._cycle()
             except StoreError as exc:
-                log.error("database unavailable, retrying in %.0f s: %s", 5.0, exc)
-                delay = 5.0
+                self._database_down(exc, f"retrying every {DATABASE_RETRY_SECONDS:g} s")
+                delay = DATABASE_RETRY_SECONDS
             except Exception:
                 # A bug or an unexpected OS error must not stop the daemon silently:
                 # log it with its traceback, count it, and carry on after a pause.
@@ -331,15 +476,18 @@ class Daemon:
             self._scan()
             self._next_scan = now + self.config.watch.poll_interval_seconds
         self._heartbeat(now)
+        if self._last_heartbeat == now:
+            self._database_up()  # the heartbeat was written: the database answers
         with self._lock:
             hints, self._hints = self._hints, {}
         for path, complete in hints.items():
             if not self._ignored(path):
                 self._observe(path, complete, now)
         ready = self._ready(now)
+        budget_end = time.monotonic() + CYCLE_BUDGET_SECONDS
         for path in ready:
-            if self._stop.is_set():
-                break
+            if self._stop.is_set() or time.monotonic() > budget_end:
+                break  # the rest of a backlog after a scan, heartbeat and supervision
             self._handle(path)
         if ready:
             return 0.0
@@ -348,10 +496,28 @@ class Daemon:
     def _scan(self) -> None:
         now = time.monotonic()
         try:
+            identity = _identity(self.inbox)
             entries = list(os.scandir(self.inbox))
         except OSError as exc:
-            log.error("cannot list the inbox %s: %s", self.inbox, exc)
+            # A share that went away, a folder removed: say so once, keep trying.
+            reason = f"cannot list the inbox {self.inbox}: {exc.strerror or exc}"
+            if self.counters.extra.get("inbox_error") != reason:
+                log.error(
+                    "%s; retrying every %g s", reason, self.config.watch.poll_interval_seconds
+                )
+            self.counters.extra["inbox_error"] = reason
             return
+        if self.counters.extra.pop("inbox_error", None) is not None:
+            # Gone and back (its inode may even be reused): watch it afresh.
+            log.warning("the inbox %s can be listed again; restarting the observer", self.inbox)
+            self._observer_inbox = identity
+            self._restart_observer()
+        elif self._observer_inbox is not None and identity != self._observer_inbox:
+            # Removed and created again (a remounted share): the observer watches the
+            # old folder and would stay silent; watch the new one.
+            log.warning("the inbox %s was replaced; restarting the observer", self.inbox)
+            self._observer_inbox = identity
+            self._restart_observer()
         self.counters.last_scan = datetime.now(UTC).isoformat()
         present = set()
         for entry in entries:
@@ -365,7 +531,7 @@ class Daemon:
 
     def _observe(self, path: Path, complete: bool, now: float) -> None:
         try:
-            stat = path.stat()
+            info = path.lstat()
         except FileNotFoundError:
             self._tracked.pop(path, None)
             return
@@ -376,17 +542,25 @@ class Daemon:
                 log.warning("cannot stat %s (%s); it is skipped until readable", path.name, exc)
                 self._unreadable.add(path)
             return
+        if not stat.S_ISREG(info.st_mode):
+            # A symbolic link (or a device, a pipe): never read through it, whatever it
+            # points at. It stays where it is; the technician copies the file itself in.
+            if self._tracked.pop(path, None) is not None or path not in self._unreadable:
+                log.warning("%s is not a regular file (a link?): not read; copy the export "
+                            "itself into the inbox", path.name)  # fmt: skip
+                self._unreadable.add(path)
+            return
         self._unreadable.discard(path)
         tracked = self._tracked.get(path)
         if tracked is None:
             # A file last written long ago (e.g. while the daemon was down) need not
             # wait out the stability window again; 1 s of tolerance for mtime skew.
-            age = time.time() - stat.st_mtime_ns / 1e9 - MTIME_TOLERANCE_SECONDS
+            age = time.time() - info.st_mtime_ns / 1e9 - MTIME_TOLERANCE_SECONDS
             changed_at = now - age if age >= self.config.watch.stability_seconds else now
-            self._tracked[path] = _Tracked(stat.st_size, stat.st_mtime_ns, changed_at, complete)
+            self._tracked[path] = _Tracked(info.st_size, info.st_mtime_ns, changed_at, complete)
             return
-        if (stat.st_size, stat.st_mtime_ns) != (tracked.size, tracked.mtime_ns):
-            tracked.size, tracked.mtime_ns, tracked.changed_at = stat.st_size, stat.st_mtime_ns, now
+        if (info.st_size, info.st_mtime_ns) != (tracked.size, tracked.mtime_ns):
+            tracked.size, tracked.mtime_ns, tracked.changed_at = info.st_size, info.st_mtime_ns, now
             tracked.complete_hint = complete
         elif complete:
             tracked.complete_hint = True
@@ -396,6 +570,9 @@ class Daemon:
         quiet = watch.settle_seconds if tracked.complete_hint else watch.stability_seconds
         return tracked.changed_at + quiet
 
+    def _empty_after(self, tracked: _Tracked) -> float:
+        return tracked.changed_at + self.config.watch.empty_file_seconds
+
     def _ready(self, now: float) -> list[Path]:
         ready = []
         for path in list(self._tracked):
@@ -404,7 +581,11 @@ class Daemon:
             if tracked_now is None or path.name.endswith(WORKLIST_SUFFIX):
                 continue
             if tracked_now.size == 0:
-                continue  # an empty file is still being created; it is judged when it grows
+                # Still being created, or an export that failed: judged when it grows,
+                # or quarantined once it has stayed empty for empty_file_seconds.
+                if now >= max(self._empty_after(tracked_now), tracked_now.retry_at):
+                    ready.append(path)
+                continue
             if now >= max(self._stable_after(tracked_now), tracked_now.retry_at):
                 ready.append(path)
         return sorted(ready, key=lambda p: (self._tracked[p].changed_at, p.name))
@@ -412,31 +593,52 @@ class Daemon:
     def _next_due(self, now: float) -> float:
         due = [self._next_scan]
         for path, tracked in self._tracked.items():
-            if path.name.endswith(WORKLIST_SUFFIX) or tracked.size == 0:
+            if path.name.endswith(WORKLIST_SUFFIX):
                 continue
-            due.append(max(self._stable_after(tracked), tracked.retry_at))
+            quiet = self._empty_after(tracked) if tracked.size == 0 else self._stable_after(tracked)
+            due.append(max(quiet, tracked.retry_at))
         return max(0.0, min(due) - now)
 
     def _heartbeat(self, now: float) -> None:
         if now - self._last_heartbeat < 10.0:
             return
         self._last_heartbeat = now
-        self.store.set_state(
-            "daemon",
-            {
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "inbox": str(self.inbox),
-                "observer": self.config.watch.observer,
-                "observer_alive": bool(self._observer and self._observer.is_alive()),
-                "last_scan": self.counters.last_scan,
-                "heartbeat": datetime.now(UTC).isoformat(),
-                "processed": self.counters.processed,
-                "quarantined": self.counters.quarantined,
-                "duplicates": self.counters.duplicates,
-                **self.counters.extra,
-            },
-        )
+        self.store.set_state("daemon", self._state())
+
+    def _state(self) -> dict[str, Any]:
+        """What ``saa-lab status`` shows of this daemon (and judges its health by)."""
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "inbox": str(self.inbox),
+            "observer": self.config.watch.observer,
+            "observer_alive": bool(self._observer and self._observer.is_alive()),
+            "last_scan": self.counters.last_scan,
+            "heartbeat": _now(),
+            "processed": self.counters.processed,
+            "quarantined": self.counters.quarantined,
+            "duplicates": self.counters.duplicates,
+            "errors": self.counters.errors,
+            **self.counters.extra,
+        }
+
+    def _database_down(self, exc: StoreError, consequence: str) -> None:
+        """Log an outage once (ERROR) and what it holds up once each (WARNING); repeats
+        at DEBUG, until it ends."""
+        self.counters.errors += 1
+        if "database_error" not in self.counters.extra:
+            log.error("database unavailable (%s): %s", consequence, exc)
+        elif consequence not in self._held_up:
+            log.warning("database unavailable (%s): %s", consequence, exc)
+        else:
+            log.debug("database still unavailable (%s): %s", consequence, exc)
+        self._held_up.add(consequence)
+        self.counters.extra["database_error"] = " ".join(str(exc).split())
+
+    def _database_up(self) -> None:
+        self._held_up.clear()
+        if self.counters.extra.pop("database_error", None) is not None:
+            log.warning("the database is reachable again; files waiting in the inbox go on")
 
     # -- one file -------------------------------------------------------------
 
@@ -448,8 +650,16 @@ class Daemon:
 
     def _handle(self, path: Path) -> None:
         tracked = self._tracked[path]
+        limit = self.config.watch.max_file_bytes
+        if tracked.size > limit:
+            line = (f"{path.name}: {tracked.size:,} bytes, over the {limit:,}-byte limit "
+                    "([watch] max_file_bytes): not read; is this a plate export?")  # fmt: skip
+            self.store.audit("daemon", "file-quarantined", "file", path.name[:64],
+                             size=tracked.size, error=line)  # fmt: skip
+            self._put_in_quarantine(path, line, "the file as a whole")
+            return
         try:
-            source = SourceFile.from_path(path, timezone=self.config.lab.zone)
+            source = SourceFile(_read_regular(path), str(path), timezone=self.config.lab.zone)
         except FileNotFoundError:
             del self._tracked[path]
             return
@@ -460,10 +670,23 @@ class Daemon:
         if len(source.contents) != tracked.size:
             self._observe(path, False, time.monotonic())  # still growing
             return
+        if not source.contents:
+            waited = self.config.watch.empty_file_seconds
+            error = InputFileError(
+                f"the file is empty (0 bytes) and stayed empty for {waited:g} s: the export "
+                "did not complete; export the plate again",
+                path=path.name,
+            )
+            self._quarantine(path, source, error)
+            return
+        crash_point("read")
         try:
             self._process(path, source, tracked)
-        except (StoreError, ConfigError) as exc:
-            # Not the file's fault: keep it in the inbox and try again later.
+        except StoreError as exc:
+            # Not the file's fault: it stays in the inbox and is tried again later.
+            self._database_down(exc, f"{path.name} stays in the inbox and is retried")
+            tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
+        except ConfigError as exc:
             log.error("%s: %s; the file stays in the inbox and is retried", path.name, exc)
             self.counters.errors += 1
             tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
@@ -472,11 +695,40 @@ class Daemon:
             log.exception("unexpected error on %s; the file stays in the inbox", path.name)
             self.counters.errors += 1
             tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
+        else:
+            self._database_up()
 
     def _process(self, path: Path, source: SourceFile, tracked: _Tracked) -> None:
         known = self.store.source(source.sha256)
+        archived = Path(known.archive_path) if known and known.archive_path else None
+        if (
+            known is not None
+            and known.status == "done"
+            and (archived is None or _same_file(path, archived))
+        ):
+            # Processed, but its archiving was cut short (a crash, a full archive after
+            # the commit): finish it, do not process it again.
+            used = [
+                self.inbox / name
+                for name, sha in self.store.source_worklists(source.sha256)
+                if _holds(self.inbox / name, sha)
+            ]
+            if archived is None:
+                done = self._archive(path, source, tracked, used) is not None
+            else:
+                self._finish_archiving(path, archived.parent, used)
+                done = True
+            if done:
+                log.warning("%s had been processed already (file %d); now archived",
+                            path.name, known.id)  # fmt: skip
+            return
         if known is not None and known.status == "done":
-            target = self._move(path, self.config.archive / "duplicates")
+            try:
+                target = self._move(path, self.config.archive / "duplicates")
+            except OSError as exc:
+                self._cannot_move(path, tracked, self.config.archive / "duplicates", exc,
+                                  "a duplicate of a processed file")  # fmt: skip
+                return
             log.warning(
                 "%s is a duplicate of %s (processed %s); not reprocessed, moved to %s",
                 path.name,
@@ -505,7 +757,7 @@ class Daemon:
         try:
             for wl_path in {p for p in worklists.values() if p is not None}:
                 loaded[wl_path] = parse_worklist(
-                    SourceFile.from_path(wl_path), zone=self.config.lab.zone
+                    SourceFile(_read_regular(wl_path), str(wl_path)), zone=self.config.lab.zone
                 )
         except InputFileError as exc:
             bad = Path(exc.path) if exc.path else None
@@ -531,17 +783,72 @@ class Daemon:
             elif self._unchanged(path, len(source.contents)):
                 self._quarantine(path, source, exc)
             return
-        archive = self.config.archive / datetime.now(self.config.lab.zone).strftime("%Y-%m-%d")
-        target = self._move(path, archive)
-        self.store.set_archive_path(source.sha256, str(target))
-        for wl_path in loaded:
-            if wl_path.exists():
-                self._move(wl_path, archive)
+        crash_point("committed")
         self.counters.processed += 1
-        accepted = sum(1 for r in outcome.runs if r.status == "accepted")
-        log.info("%s processed: %d run(s), %d accepted; archived as %s",
-                 path.name, len(outcome.runs), accepted, target)  # fmt: skip
         self.notify_delivery()
+        archived = self._archive(path, source, tracked, list(loaded))
+        accepted = sum(1 for r in outcome.runs if r.status == "accepted")
+        log.info("%s processed: %d run(s), %d accepted; %s",
+                 path.name, len(outcome.runs), accepted,
+                 f"archived as {archived}" if archived else "not archived yet")  # fmt: skip
+
+    def _archive(
+        self, path: Path, source: SourceFile, tracked: _Tracked, worklists: list[Path]
+    ) -> Path | None:
+        """Move a processed export and its worklists to today's archive folder.
+
+        In an order a crash at any point can finish: the export is linked into the
+        archive, the link recorded, the worklists moved, and only then is the inbox
+        copy removed. Found in the inbox after a crash, a processed export whose
+        recorded archive file is the same file is only removed (``_finish_archiving``).
+        A full or read-only archive leaves everything in the inbox (None is returned);
+        the export is retried, found processed, and archived once the folder takes it.
+        """
+        archive = self.config.archive / datetime.now(self.config.lab.zone).strftime("%Y-%m-%d")
+        try:
+            target = place_copy(path, archive)
+        except OSError as exc:
+            self._cannot_move(path, tracked, archive, exc, "processed (its results are stored)")
+            return None
+        crash_point("archived")
+        self.counters.extra.pop("move_error", None)
+        try:
+            self.store.set_archive_path(source.sha256, str(target))
+        except StoreError as exc:
+            # The file is archived; only the record of where is missing (shown as such).
+            log.warning("%s archived as %s, but the archive path was not recorded: %s",
+                        path.name, target, exc)  # fmt: skip
+        self._finish_archiving(path, archive, worklists)
+        return target
+
+    def _finish_archiving(self, path: Path, archive: Path, worklists: list[Path]) -> None:
+        """Move the worklists, then remove the export's inbox copy (it is archived)."""
+        for wl_path in worklists:
+            if wl_path.exists():
+                try:
+                    self._move(wl_path, archive)
+                except OSError as exc:
+                    log.error("cannot archive the worklist %s (%s); it stays in the inbox",
+                              wl_path.name, exc.strerror or exc)  # fmt: skip
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("%s is archived but cannot be removed from the inbox (%s); retried",
+                      path.name, exc.strerror or exc)  # fmt: skip
+            return
+        self._tracked.pop(path, None)
+
+    def _cannot_move(
+        self, path: Path, tracked: _Tracked, folder: Path, exc: OSError, what: str
+    ) -> None:
+        log.error(
+            "%s is %s but cannot be moved to %s (%s); it stays in the inbox and is moved "
+            "once the folder can take it",
+            path.name, what, folder, exc.strerror or exc,
+        )  # fmt: skip
+        self.counters.errors += 1
+        self.counters.extra["move_error"] = f"{folder}: {exc.strerror or exc}"
+        tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
 
     def _move(self, path: Path, folder: Path) -> Path:
         target = move_aside(path, folder)
@@ -559,12 +866,8 @@ class Daemon:
         result: dict[int, Path | None] = {}
         now = time.monotonic()
         for read in reads:
-            names = []
-            if read.plate_id:
-                names.append(f"{read.plate_id}{WORKLIST_SUFFIX}")
-            if len(plates) == 1:
-                names.append(f"{path.stem}{WORKLIST_SUFFIX}")
-            found = next((self.inbox / n for n in names if (self.inbox / n).is_file()), None)
+            names = worklist_names(read.plate_id, path.stem, single=len(plates) == 1)
+            found = next((self.inbox / n for n in names if _regular(self.inbox / n)), None)
             if found is not None and not self._worklist_stable(found, now):
                 found = None  # still being written: wait for it like a missing one
             result[read.plate_index] = found
@@ -608,21 +911,35 @@ class Daemon:
         else:
             self.store.audit("daemon", "worklist-quarantined", "worklist", source.sha256[:16],
                              name=path.name, error=line)  # fmt: skip
+        self._put_in_quarantine(path, line, error_location(error))
+
+    def _put_in_quarantine(self, path: Path, line: str, where: str) -> None:
+        """Move ``path`` to the quarantine with ``<name>.error.txt`` holding ``line``."""
         try:
             target = self._move(path, self.config.quarantine)
-            sidecar = target.with_name(target.name + ".error.txt")
-            temp = sidecar.with_name(f".{sidecar.name}.tmp")
-            temp.write_text(line + "\n", encoding="utf-8")
-            temp.replace(sidecar)
         except OSError as exc:
             # A full or read-only quarantine: the file stays in the inbox and is retried.
-            log.error("cannot quarantine %s (%s); it stays in the inbox: %s", path.name, exc, line)
+            log.error("cannot quarantine %s (%s); it stays in the inbox", path.name, exc)
+            self.counters.extra["move_error"] = f"{self.config.quarantine}: {exc.strerror or exc}"
             tracked = self._tracked.get(path)
             if tracked is not None:
                 tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
             return
         self.counters.quarantined += 1
-        log.error("quarantined %s: %s", path.name, line)
+        sidecar = _sidecar_for(target)
+        try:
+            temp = sidecar.with_name(f".{sidecar.name}.tmp")
+            temp.write_text(line + "\n", encoding="utf-8")
+            _restrict(temp)
+            temp.replace(sidecar)
+        except OSError as exc:
+            log.error("quarantined %s as %s, but its reason file could not be written (%s); "
+                      "the reason is recorded in the database (saa-lab status)",
+                      path.name, target.name, exc.strerror or exc)  # fmt: skip
+            return
+        # The reason may quote a cell (a patient's name or id): in the sidecar and at DEBUG.
+        log.error("quarantined %s (%s): the reason is in %s", path.name, where, sidecar)
+        log.debug("quarantined %s: %s", path.name, line)
 
     # -- for the demo, tests and benchmarks -----------------------------------
 

@@ -46,7 +46,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0007"
+SCHEMA_VERSION = "0008"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -93,7 +93,7 @@ class SourceFileRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(512), index=True)
     original_path: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(Integer)
     format: Mapped[str | None] = mapped_column(String(64))

@@ -15,8 +15,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain import SourceFile
@@ -115,13 +115,72 @@ class PendingMessage:
     attempts: int
 
 
+# How long a SQLite write waits for another connection's lock before it fails with
+# "database is locked" (a StoreError: the work is retried later).
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# PostgreSQL (libpq parameters; a URL's own ?connect_timeout=… etc. wins): a server
+# that accepts the connection but never answers fails it instead of hanging the
+# daemon or a command, and TCP keepalives find a connection whose server vanished
+# without closing it (a crashed host, a dropped VPN) in about a minute.
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={round(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.close()
+
+
+def _one_line(error: BaseException | None) -> str:
+    """A driver's message on one line (libpq's span several, indented)."""
+    return " ".join(str(error).split())
+
+
+def _unavailable(error: DBAPIError) -> bool:
+    """The database is down, unreachable, restarting or locked: retry later, not a bug."""
+    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+
+
+def _rollback(session: Session) -> None:
+    """Roll back. A connection already lost cannot (the server rolled back by itself):
+    that second error must not replace the one being raised."""
+    try:
+        session.rollback()
+    except DBAPIError as exc:
+        log.debug("rollback failed: %s", _one_line(exc))
+
+
+def _sqlite_migration_engine(url: str) -> Engine:
+    """An engine whose transactions really contain DDL on SQLite.
+
+    The sqlite3 driver commits before each CREATE/ALTER on its own, so a process killed
+    in the middle of a migration left tables without their Alembic stamp, and every
+    later start failed ("table ... already exists"). Here the driver leaves transactions
+    to us (SQLAlchemy's documented recipe) and each migration run is one
+    ``BEGIN IMMEDIATE`` ... ``COMMIT``: all of it, or none, and one process at a time.
+    """
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                           hide_parameters=True)  # fmt: skip
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None
+
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    return engine
 
 
 class Store:
@@ -142,12 +201,18 @@ class Store:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                                   hide_parameters=True)  # fmt: skip
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        return create_engine(url, pool_pre_ping=True)
+        given = make_url(url).query
+        defaults = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in given}
+        # pre-ping: a pooled connection the server dropped (restart, failover,
+        # pg_terminate_backend) is replaced at checkout instead of failing the work.
+        return create_engine(url, pool_pre_ping=True, connect_args=defaults,
+                             hide_parameters=True)  # fmt: skip
 
     @property
     def dialect(self) -> str:
@@ -160,12 +225,37 @@ class Store:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        in_memory = self.engine.url.database in (None, "", ":memory:")
+        on_disk_sqlite = self.dialect == "sqlite" and not in_memory
+        if on_disk_sqlite and self._at_head(cfg):
+            return  # nothing to do: no write lock taken (a reader need not wait for one)
+        engine = _sqlite_migration_engine(self.url) if on_disk_sqlite else self.engine
         try:
-            with self.engine.begin() as connection:
+            with engine.begin() as connection:
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreError(f"cannot open or migrate the database: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if not _unavailable(exc):
+                raise
+            raise StoreError(f"cannot open or migrate the database: {_one_line(exc.orig)}") from exc
+        finally:
+            if engine is not self.engine:
+                engine.dispose()
+
+    def _at_head(self, cfg: Any) -> bool:
+        """Whether the database is already at the newest revision (a plain read)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        try:
+            with self.engine.connect() as connection:
+                current = MigrationContext.configure(connection).get_current_revision()
+        except DBAPIError as exc:
+            if not _unavailable(exc):
+                raise
+            raise StoreError(f"cannot open the database: {_one_line(exc.orig)}") from exc
+        return current == head
 
     def close(self) -> None:
         self.engine.dispose()
@@ -178,12 +268,16 @@ class Store:
             yield session
             audit.seal(session)
             session.commit()
-        except (OperationalError, InterfaceError) as exc:
-            # The database is down, locked or unreachable: not a bug, retry later.
-            session.rollback()
-            raise StoreError(f"database error: {exc.orig}") from exc
+        except DBAPIError as exc:
+            _rollback(session)
+            if not _unavailable(exc):
+                raise
+            # The database is down, locked or unreachable: not a bug, retry later. A
+            # connection lost during COMMIT leaves it unknown whether the transaction
+            # was committed: callers retry and find the work done (idempotent steps).
+            raise StoreError(f"database error: {_one_line(exc.orig)}") from exc
         except BaseException:
-            session.rollback()
+            _rollback(session)
             raise
         finally:
             session.close()
@@ -208,6 +302,32 @@ class Store:
         with self.session() as s:
             row = s.scalar(select(SourceFileRow).where(SourceFileRow.sha256 == sha256))
             return self._source_record(row) if row else None
+
+    def earlier_version(self, name: str, sha256: str) -> SourceRecord | None:
+        """The newest processed file called ``name`` whose content differs from ``sha256``."""
+        with self.session() as s:
+            row = s.scalar(
+                select(SourceFileRow)
+                .where(
+                    SourceFileRow.name == name,
+                    SourceFileRow.sha256 != sha256,
+                    SourceFileRow.status == "done",
+                )
+                .order_by(SourceFileRow.id.desc())
+                .limit(1)
+            )
+            return self._source_record(row) if row else None
+
+    def source_worklists(self, sha256: str) -> list[tuple[str, str]]:
+        """``(name, sha256)`` of the worklists the runs of a processed export used."""
+        with self.session() as s:
+            rows = s.execute(
+                select(RunRow.worklist_name, RunRow.worklist_sha256)
+                .join(SourceFileRow, RunRow.source_file_id == SourceFileRow.id)
+                .where(SourceFileRow.sha256 == sha256, RunRow.worklist_sha256.is_not(None))
+                .distinct()
+            ).all()
+            return [(str(name), str(sha)) for name, sha in rows if name and sha]
 
     def _upsert_source(self, s: Session, source: SourceFile) -> SourceFileRow:
         row = s.scalar(select(SourceFileRow).where(SourceFileRow.sha256 == source.sha256))

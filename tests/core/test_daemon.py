@@ -134,7 +134,11 @@ def test_an_identical_redrop_is_a_duplicate_not_reprocessed(lab: Lab) -> None:
     assert len(lab.outbox()) == MESSAGES
 
 
-def test_same_name_with_different_content_is_processed_as_new(lab: Lab, tmp_path: Path) -> None:
+def test_same_name_with_different_content_is_a_new_version_held_for_review(
+    lab: Lab, tmp_path: Path
+) -> None:
+    from saa_lab.store.review import waiting_runs
+
     drop_file(GEN5_WL, lab.config.inbox)
     drop_file(GEN5, lab.config.inbox)
     assert wait_for(lambda: len(lab.outbox()) == MESSAGES)
@@ -142,9 +146,16 @@ def test_same_name_with_different_content_is_processed_as_new(lab: Lab, tmp_path
     changed.write_bytes(GEN5.read_bytes().replace(b"10:15:32 AM", b"11:45:00 AM"))
     drop_file(GEN5_WL, lab.config.inbox)
     drop_file(changed, lab.config.inbox)
-    assert wait_for(lambda: len(lab.outbox()) == 2 * MESSAGES)
-    assert len(lab.store.recent_runs()) == 2
-    assert "RUN-G5-001.1.txt" in lab.archived()  # nothing overwritten in the archive
+    assert wait_for(lambda: len(lab.store.recent_runs()) == 2)  # processed, not skipped
+    assert wait_for(lambda: "RUN-G5-001.1.txt" in lab.archived())  # nothing overwritten
+    # ... but not released on its own, although the rule would release it: a person
+    # decides which version stands.
+    (waiting,) = waiting_runs(lab.store)
+    assert waiting.source_name == GEN5.name
+    reasons = {reason for result in waiting.waiting for reason in result.hold_reasons}
+    assert any(r.startswith("new version of RUN-G5-001.txt") for r in reasons), reasons
+    assert len(waiting.waiting) == MESSAGES
+    assert len(lab.outbox()) == MESSAGES
 
 
 def test_unreadable_input_is_quarantined_with_a_one_line_sidecar(lab: Lab) -> None:

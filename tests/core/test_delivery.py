@@ -863,6 +863,9 @@ def test_the_worker_wakes_when_notified_and_does_not_busy_loop(
         worker.notify()
         assert wait_for(lambda: (tmp_path / "lis" / f"{cid}.hl7").exists())
         assert time.monotonic() - started < 2.0
+        # Back to sleep on an empty queue first: otherwise it could send the next
+        # message before the test marks it for a retry.
+        assert wait_for(lambda: len(steps) >= 3 and steps[-1].outcome == "idle")
         # A head waiting for its retry an hour from now: the worker sleeps.
         (later,) = enqueue(store, "lis", 1)
         record_delivery(store, rows(store)[later].id, "retry",

@@ -139,3 +139,21 @@ def test_a_failed_write_leaves_neither_file_nor_temporary(
     assert str(tmp_path) in str(info.value)
     assert isinstance(info.value.__cause__, PermissionError)
     assert names(tmp_path) == []
+
+
+def test_stale_temporary_files_left_by_a_crash_are_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from saa_lab.hl7.outbox import remove_stale_temporaries
+
+    stale = tmp_path / ".MSG1.0a1b2c.tmp"
+    fresh = tmp_path / ".MSG2.3d4e5f.tmp"  # perhaps being written right now
+    message = tmp_path / "MSG3.hl7"
+    for path in (stale, fresh, message):
+        path.write_bytes(b"MSH|")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    os.utime(message, (an_hour_ago, an_hour_ago))
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, message.name]
