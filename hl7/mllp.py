@@ -14,6 +14,28 @@ libraries peers use do not (lessons-from-peers §15-16):
 * sends and reads time out; the client reads until the end of block, however
   the ACK is split.
 
+Who may connect (the listener; lessons-from-peers §16, issue 8):
+
+* the listener binds 127.0.0.1 unless told otherwise;
+* a client whose address is not in ``allow`` (addresses and CIDR networks,
+  IPv4 and IPv6; default: loopback only, whatever ``host`` is) is closed at
+  once, before a byte is read, and logged at WARNING with its address; an
+  IPv4-mapped IPv6 address (``::ffff:10.0.0.5``, from a dual-stack socket) is
+  matched as the IPv4 address it carries;
+* at most ``max_connections`` connections at once (default 64); one more is
+  closed at once, logged at WARNING;
+* with ``ssl_context`` (see :func:`server_tls_context`: TLS 1.2 or later,
+  client certificates checked against a CA when required) the handshake runs
+  in the connection's thread, bounded by ``handshake_timeout`` and woken by
+  ``stop()``: a client that connects and never completes it holds one
+  connection slot for at most that long and never blocks the accept loop. A
+  failed or timed-out handshake is logged at WARNING with the address, and the
+  connection closed;
+* a message larger than ``max_message_bytes`` is not answered (we cannot ACK
+  what we did not read; an AR would need its MSH-10): the connection is closed
+  and an ERROR logged. The sender's engine sees the connection drop and retries
+  or alerts; the next connection is served as usual.
+
 Text: a frame is decoded with the character set its MSH-18 names (UTF-8 when
 absent; Latin-1 as a last resort, with a warning) and the ACK is encoded the
 same way. An empty frame (some engines' keep-alive) is ignored without an ACK.
@@ -26,6 +48,7 @@ thread through a self-pipe, closes the sockets and joins the threads.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import select
 import selectors
@@ -33,11 +56,13 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from saa_lab.errors import ConfigError, DeliveryError
+from saa_lab.faults import crash_point
 
 from .orders import build_ack, storage_failure_problem
 
@@ -45,15 +70,23 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MLLP_PORT",
     "DEFAULT_READ_TIMEOUT",
+    "LOOPBACK_ONLY",
     "FrameReader",
     "MessageTooLargeError",
     "MllpClient",
     "MllpServer",
+    "Network",
+    "address_allowed",
+    "exposure_warnings",
     "frame",
+    "parse_allow_list",
     "send_mllp",
+    "server_tls_context",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +99,15 @@ DEFAULT_MLLP_PORT: Final = 2575  # IANA "hl7"
 DEFAULT_MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 DEFAULT_READ_TIMEOUT: Final = 60.0
 DEFAULT_MAX_CONNECTIONS: Final = 64
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+# Who may connect unless configured: this machine only, over IPv4 or IPv6.
+LOOPBACK_ONLY: Final = ("127.0.0.0/8", "::1")
 _RECV_BYTES: Final = 65536
+# A refused address is logged at WARNING at most once per this many seconds
+# (a scanner must not flood the log); the refusals in between at DEBUG.
+_REFUSAL_LOG_INTERVAL: Final = 60.0
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # MSH-18 (HL7 table 0211) -> Python codec.
 _CHARSETS: Final[dict[str, str]] = {
@@ -178,6 +219,152 @@ def decode_message(payload: bytes) -> tuple[str, str]:
         return payload.decode("latin-1"), "latin-1"
 
 
+def parse_allow_list(entries: Iterable[str | Network]) -> tuple[Network, ...]:
+    """The networks of an allow-list of addresses and CIDR networks (IPv4 and IPv6).
+
+    ``"10.20.0.7"`` is that one address, ``"10.20.0.0/16"`` a network. Raises
+    :class:`ValueError` naming the first entry that is neither (a host name, a
+    network with host bits set such as ``10.20.0.1/16``) or when the list is empty.
+    """
+    networks: list[Network] = []
+    for entry in entries:
+        if isinstance(entry, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(entry)
+            continue
+        text = str(entry).strip()
+        try:
+            networks.append(ipaddress.ip_network(text))
+        except ValueError:
+            try:
+                loose = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                msg = f"{entry!r} is not an IP address or network (such as 10.20.0.0/16)"
+                raise ValueError(msg) from None
+            msg = f"{entry!r} has host bits set (did you mean {str(loose)!r}?)"
+            raise ValueError(msg) from None
+    if not networks:
+        msg = "the allow-list is empty: no client could connect"
+        raise ValueError(msg)
+    return tuple(networks)
+
+
+def address_allowed(address: str, networks: Iterable[Network]) -> bool:
+    """True when ``address`` (as ``accept()`` reports it) is in one of ``networks``.
+
+    An IPv4-mapped IPv6 address (``::ffff:10.0.0.5``, what a dual-stack socket
+    reports for an IPv4 client) also matches as its IPv4 address; a zone
+    (``fe80::1%eth0``) is ignored. Anything that is not an address is refused.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        candidates.append(ip.ipv4_mapped)
+    return any(
+        candidate.version == network.version and candidate in network
+        for network in networks
+        for candidate in candidates
+    )
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warnings(host: str, allow: Iterable[Network], *, tls: bool) -> list[str]:
+    """What an administrator should hear at start about who can reach the listener.
+
+    Bound beyond loopback with a loopback-only allow-list: nobody else can connect
+    (safe, but probably not meant). Bound beyond loopback without TLS: patient data
+    crosses the network in clear text.
+    """
+    if _is_loopback_host(host):
+        return []
+    warnings = []
+    if all(network.is_loopback for network in allow):
+        warnings.append(
+            f"listening on {host}, but only this machine may connect: "
+            "add the senders' addresses to [hl7] listen_allow"
+        )
+    if not tls:
+        warnings.append(
+            "orders (patient data) from other hosts arrive unencrypted: "
+            "configure [hl7.listen_tls] or keep the network path private"
+        )
+    return warnings
+
+
+# OpenSSL's reason for a failed handshake -> what it most likely means.
+_HANDSHAKE_HINTS: Final = {
+    "WRONG_VERSION_NUMBER": "not TLS; is the sender set up for plain MLLP?",
+    "HTTP_REQUEST": "an HTTP request, not TLS",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate",
+    "CERTIFICATE_VERIFY_FAILED": "the client certificate is not signed by client_ca_file, "
+    "or has expired",
+    "UNSUPPORTED_PROTOCOL": "the client offers nothing newer than TLS 1.1",
+}
+
+
+def server_tls_context(
+    cert_file: str | Path,
+    key_file: str | Path,
+    *,
+    client_ca_file: str | Path | None = None,
+    require_client_cert: bool = True,
+) -> ssl.SSLContext:
+    """A TLS context for :class:`MllpServer`: TLS 1.2 or later, our certificate and key.
+
+    With ``require_client_cert`` (mutual TLS) a client must present a certificate
+    signed by ``client_ca_file`` (needed then); without it a client certificate is
+    checked against ``client_ca_file`` when one is given and presented. Raises
+    :class:`ValueError` for that missing CA, :class:`OSError` or
+    :class:`ssl.SSLError` for files that cannot be read or do not match.
+    """
+    if require_client_cert and client_ca_file is None:
+        msg = "require_client_cert needs client_ca_file (the CA that signs client certificates)"
+        raise ValueError(msg)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    if client_ca_file is not None:
+        context.load_verify_locations(cafile=client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
+    return context
+
+
+_RDN_NAMES: Final = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+}
+
+
+def _subject(sock: ssl.SSLSocket) -> str:
+    """The client certificate's subject (``CN=…``) for the log, or ``no client certificate``."""
+    cert = sock.getpeercert()
+    subject = cert.get("subject") if cert else None
+    if not isinstance(subject, tuple):
+        return "no client certificate"
+    parts = [
+        f"{_RDN_NAMES.get(pair[0], pair[0])}={pair[1]}"
+        for rdn in subject
+        if isinstance(rdn, tuple)
+        for pair in rdn
+        if isinstance(pair, tuple) and len(pair) == 2
+    ]
+    return "client certificate " + (", ".join(parts) or "without subject")
+
+
 class _Connection(threading.Thread):
     def __init__(self, server: MllpServer, sock: socket.socket, peer: str, number: int) -> None:
         super().__init__(name=f"saa-lab-mllp-conn-{number}", daemon=True)
@@ -187,6 +374,66 @@ class _Connection(threading.Thread):
 
     def run(self) -> None:
         server = self.server
+        try:
+            if server.ssl_context is not None and not self._handshake(server.ssl_context):
+                return
+            self._serve()
+        except OSError as error:
+            if server.should_keep_running():
+                log.warning("MLLP: connection from %s failed: %s", self.peer, error)
+        finally:
+            _close(self.sock)
+
+    def _handshake(self, context: ssl.SSLContext) -> bool:
+        """The TLS handshake, bounded by ``handshake_timeout`` and woken by ``stop()``.
+
+        Non-blocking, so that a client that connects and never speaks holds this
+        thread no longer than the timeout. False (logged at WARNING) when it fails.
+        """
+        server = self.server
+        tls = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        self.sock = tls  # the wrapper owns the descriptor now; run() closes it
+        tls.setblocking(False)
+        deadline = time.monotonic() + server.handshake_timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(server._wake_reader(), selectors.EVENT_READ)
+            selector.register(tls, selectors.EVENT_READ)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    selector.modify(tls, selectors.EVENT_READ)
+                except ssl.SSLWantWriteError:
+                    selector.modify(tls, selectors.EVENT_WRITE)
+                except (ssl.SSLError, OSError) as error:
+                    if server.should_keep_running():
+                        reason = str(getattr(error, "reason", None) or error)
+                        hint = _HANDSHAKE_HINTS.get(reason)
+                        log.warning(
+                            "MLLP: TLS handshake with %s failed (%s%s); closed",
+                            self.peer,
+                            reason,
+                            f": {hint}" if hint else "",
+                        )
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.warning(
+                        "MLLP: no TLS handshake from %s within %g s; closed",
+                        self.peer,
+                        server.handshake_timeout,
+                    )
+                    return False
+                selector.select(remaining)
+                if not server.should_keep_running():
+                    return False
+        tls.settimeout(server.read_timeout)  # bounds sendall() to a reader that stalls
+        log.info("MLLP: %s from %s, %s", tls.version(), self.peer, _subject(tls))
+        return True
+
+    def _serve(self) -> None:
+        server = self.server
         reader = FrameReader(max_message_bytes=server.max_message_bytes)
         selector = selectors.DefaultSelector()
         selector.register(self.sock, selectors.EVENT_READ)
@@ -194,15 +441,17 @@ class _Connection(threading.Thread):
         last_activity = time.monotonic()
         try:
             while server.should_keep_running():
-                remaining = server.read_timeout - (time.monotonic() - last_activity)
-                if remaining <= 0:
-                    log.info("MLLP: closing idle connection from %s", self.peer)
-                    return
-                events = selector.select(remaining)
-                if not server.should_keep_running():
-                    return
-                if not any(key.fileobj is self.sock for key, _ in events):
-                    continue
+                # TLS may hold decrypted bytes the socket no longer signals.
+                if not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+                    remaining = server.read_timeout - (time.monotonic() - last_activity)
+                    if remaining <= 0:
+                        log.info("MLLP: closing idle connection from %s", self.peer)
+                        return
+                    events = selector.select(remaining)
+                    if not server.should_keep_running():
+                        return
+                    if not any(key.fileobj is self.sock for key, _ in events):
+                        continue
                 data = self.sock.recv(_RECV_BYTES)
                 if not data:
                     if reader.pending:
@@ -221,12 +470,8 @@ class _Connection(threading.Thread):
                 for payload in payloads:
                     self._answer(payload)
                     last_activity = time.monotonic()
-        except OSError as error:
-            if server.should_keep_running():
-                log.warning("MLLP: connection from %s failed: %s", self.peer, error)
         finally:
             selector.close()
-            _close(self.sock)
 
     def _answer(self, payload: bytes) -> None:
         if not payload.strip():
@@ -277,6 +522,10 @@ class MllpServer:
     sender gets AE with ERR 207 ("temporarily unable to store; resend"), never
     AA. Binds ``host`` (127.0.0.1 unless configured) and ``port`` (0 picks a
     free port; read :attr:`port` after ``start()``).
+
+    ``allow`` lists the client addresses and networks that may connect (default
+    :data:`LOOPBACK_ONLY`); ``ssl_context`` (from :func:`server_tls_context`)
+    makes every connection TLS, handshaken within ``handshake_timeout`` seconds.
     """
 
     def __init__(
@@ -290,9 +539,20 @@ class MllpServer:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         sending_application: str = "SAA-LAB",
         sending_facility: str = "SAA-LAB",
+        allow: Iterable[str | Network] = LOOPBACK_ONLY,
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     ) -> None:
-        if max_message_bytes < 1 or read_timeout <= 0 or max_connections < 1:
-            msg = "max_message_bytes, read_timeout and max_connections must be positive"
+        if (
+            max_message_bytes < 1
+            or read_timeout <= 0
+            or max_connections < 1
+            or handshake_timeout <= 0
+        ):
+            msg = (
+                "max_message_bytes, read_timeout, max_connections and handshake_timeout "
+                "must be positive"
+            )
             raise ValueError(msg)
         self.on_message = on_message
         self.host = host
@@ -300,6 +560,11 @@ class MllpServer:
         self.max_message_bytes = max_message_bytes
         self.read_timeout = read_timeout
         self.max_connections = max_connections
+        self.allow = parse_allow_list(allow)
+        self.ssl_context = ssl_context
+        self.handshake_timeout = handshake_timeout
+        # refused address -> (when its last WARNING was logged, refusals since)
+        self._refusals: dict[str, tuple[float, int]] = {}
         self.sending_application = sending_application
         self.sending_facility = sending_facility
         self._stop = threading.Event()
@@ -354,7 +619,16 @@ class MllpServer:
             target=self._accept_loop, name="saa-lab-mllp-listener", daemon=True
         )
         self._listener.start()
-        log.info("MLLP: listening on %s:%d", self.host, self._port)
+        log.info(
+            "MLLP: listening on %s:%d (%s; clients from %s; at most %d connections)",
+            self.host,
+            self._port,
+            "TLS" if self.ssl_context is not None else "plain TCP",
+            ", ".join(map(str, self.allow)),
+            self.max_connections,
+        )
+        for warning in exposure_warnings(self.host, self.allow, tls=self.ssl_context is not None):
+            log.warning("MLLP: %s", warning)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, close every connection, join every thread (up to ``timeout`` s)."""
@@ -398,9 +672,28 @@ class MllpServer:
                 except OSError as error:
                     log.warning("MLLP: accept failed: %s", error)
                     continue
-                self._admit(sock, f"{address[0]}:{address[1]}")
+                host = str(address[0])
+                peer = f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+                if not address_allowed(host, self.allow):
+                    self._log_refusal(host, peer)
+                    _close(sock)  # at once, before a byte is read
+                    continue
+                self._admit(sock, peer)
         finally:
             selector.close()
+
+    def _log_refusal(self, host: str, peer: str) -> None:
+        now = time.monotonic()
+        last, since = self._refusals.get(host, (float("-inf"), 0))
+        if now - last < _REFUSAL_LOG_INTERVAL:
+            self._refusals[host] = (last, since + 1)
+            log.debug("MLLP: refused %s (not in [hl7] listen_allow)", peer)
+            return
+        if len(self._refusals) >= 1024:  # bounded, whatever a scan of many addresses does
+            self._refusals.clear()
+        self._refusals[host] = (now, 0)
+        again = f"; {since} more refused since the last warning" if since else ""
+        log.warning("MLLP: refused %s: not in [hl7] listen_allow%s", peer, again)
 
     def _admit(self, sock: socket.socket, peer: str) -> None:
         with self._lock:
@@ -523,6 +816,7 @@ class MllpClient:
         except OSError as error:
             msg = f"MLLP exchange with {where} failed: {error}"
             raise DeliveryError(msg) from error
+        crash_point("mllp-sent")
         try:
             return self.receive()
         except TimeoutError as error:

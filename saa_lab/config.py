@@ -79,8 +79,45 @@ class PathSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    """``[database]``: where results are stored.
+
+    A password never goes on the command line nor, preferably, into ``url``: it comes
+    from env ``SAA_LAB_DATABASE_PASSWORD`` or from ``password_file`` (env wins), and
+    is put into the URL when the database is opened.
+    """
+
     # A relative SQLite path is relative to the config file's folder.
     url: str = "sqlite:///saa-lab.db"
+    # A file whose first line is the password (relative to the config file's folder).
+    password_file: Path | None = None
+
+    def password(self, base_dir: Path, source: str | None) -> str | None:
+        """The password from env SAA_LAB_DATABASE_PASSWORD or ``password_file``, or None.
+
+        An unreadable or empty password file is a ConfigError naming
+        ``database.password_file``; no error message ever holds the password.
+        """
+        from_env = os.environ.get("SAA_LAB_DATABASE_PASSWORD")
+        if from_env:
+            return from_env
+        if self.password_file is None:
+            return None
+        file = self.password_file
+        file = file if file.is_absolute() else base_dir / file
+        key = "database.password_file"
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file} is not UTF-8 text", path=source, key=key) from exc
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            msg = f"cannot read the database password file {file}: {why}"
+            raise ConfigError(msg, path=source, key=key) from exc
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            msg = f"the database password file {file} is empty (its first line is the password)"
+            raise ConfigError(msg, path=source, key=key)
+        return lines[0]
 
 
 class WatchSettings(_Section):
@@ -89,6 +126,10 @@ class WatchSettings(_Section):
     stability_seconds: float = Field(default=2.0, ge=0)
     settle_seconds: float = Field(default=0.05, ge=0)
     worklist_wait_seconds: float = Field(default=900.0, ge=0)
+    # A file that stays empty (0 bytes) this long is quarantined: its export failed.
+    empty_file_seconds: float = Field(default=60.0, ge=0)
+    # A larger file is quarantined unread (plate exports are kilobytes; 64 MiB is no plate).
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     ignore_patterns: tuple[str, ...] = ("*.tmp", "*.part", "~$*", ".*", "*.error.txt")
     # "auto" detects each file's format by content; a format name (see
     # `saa-lab inspect --help`) makes this inbox read every file as that format.
@@ -122,6 +163,35 @@ class InterpretationSettings(_Section):
     default_protocol: str = "consensus-2016"
 
 
+class ListenTlsSettings(_Section):
+    """``[hl7.listen_tls]``: TLS (1.2 or later) for the order listener.
+
+    With ``require_client_cert`` (the default) every client must present a
+    certificate signed by ``client_ca_file`` (mutual TLS); set it to false to accept
+    clients without one (their address must still be in ``listen_allow``).
+    """
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    require_client_cert: bool = True
+    # A client that connects and does not complete the handshake is closed after this.
+    handshake_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _client_ca_when_required(self) -> ListenTlsSettings:
+        if self.require_client_cert and self.client_ca_file is None:
+            msg = (
+                "require_client_cert needs client_ca_file (the CA that signs the clients' "
+                "certificates), or set require_client_cert = false"
+            )
+            raise ValueError(msg)
+        return self
+
+
+LOOPBACK_ONLY = ("127.0.0.0/8", "::1")  # = saa_lab.hl7.mllp.LOOPBACK_ONLY
+
+
 class Hl7Settings(_Section):
     version: Literal["2.5.1", "2.4", "2.3.1"] = "2.5.1"
     receiving_application: str = "CLINIC-EHR"
@@ -137,6 +207,24 @@ class Hl7Settings(_Section):
     listen_port: int | None = Field(default=None, ge=0, le=65535)
     listen_read_timeout_seconds: float = Field(default=60.0, gt=0)
     listen_max_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    listen_max_connections: int = Field(default=64, gt=0)
+    # Who may connect: addresses and CIDR networks, IPv4 or IPv6. Others are closed
+    # at once and logged. The default admits this machine only, whatever listen_host.
+    listen_allow: tuple[str, ...] = LOOPBACK_ONLY
+    listen_tls: ListenTlsSettings | None = None
+
+    @field_validator("listen_allow", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("listen_allow")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from .hl7.mllp import parse_allow_list
+
+        parse_allow_list(value)  # ValueError names the entry
+        return value
 
 
 FILE_DESTINATION = "file"  # the implicit destination: the [paths] outbox folder
@@ -377,14 +465,34 @@ class AppConfig(_Section):
 
     @property
     def database_url(self) -> str:
-        """The database URL, with a relative SQLite path made absolute."""
+        """The database URL, with a relative SQLite path made absolute and the password
+        (env SAA_LAB_DATABASE_PASSWORD or ``[database] password_file``) put in.
+
+        It holds the password: show it with ``saa_lab.logs.mask_password``, never as is.
+        """
+        import logging
+        from urllib.parse import urlsplit
+
         url = os.environ.get("SAA_LAB_DATABASE_URL") or self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
             rest = url[len(prefix) :]
             if rest and rest != ":memory:":
                 return prefix + str((self.base_dir / rest).resolve())
-        return url
+        if url.startswith("sqlite"):
+            return url
+        if url == self.database.url and self.source and urlsplit(url).password:
+            logging.getLogger(__name__).warning(
+                "%s: database.url holds a password; move it to database.password_file or "
+                "env SAA_LAB_DATABASE_PASSWORD (config files are read by more people)",
+                self.source,
+            )
+        password = self.database.password(self.base_dir, self.source)
+        if password is None:
+            return url
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
 
     def search_dirs(self, kind: Literal["assays", "layouts", "protocols"]) -> list[Path]:
         """Where assay/layout/protocol files are looked up: the lab's folder, then the defaults."""
