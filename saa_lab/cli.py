@@ -123,21 +123,28 @@ def _handle_errors(func: F) -> F:
     help=f"Configuration file (default: {CONFIG_NAME} here or in a parent folder).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="SAA_LAB_LOG_FORMAT",
+    show_envvar=True,
+    help="Log lines on stderr as text, or as one JSON object per line (for journald, Loki…).",
+)
 @click.version_option(package_name="saa-lab")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli(ctx: click.Context, verbose: int, log_format: str) -> None:
     """saa-lab: serum asparaginase activity plates in, interpreted HL7 results out.
 
     Drop plate-reader exports and their worklists into the inbox; the daemon
     (`saa-lab watch`) fits the calibration, applies LLOQ/ULOQ and the 100 U/L
     threshold, stores everything and writes HL7 ORU^R01 messages to the outbox.
     """
+    from .logs import configure_logging
+
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(max(level, logging.DEBUG), log_format)
     app = ctx.ensure_object(AppContext)
     ctx.call_on_close(lambda: [cleanup() for cleanup in app.cleanups])
 
@@ -222,6 +229,12 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
         "assay": run.assay_name,
         "assay_version": run.assay_version,
         "duplicate": outcome.duplicate,
+        # A file of the same name, other content, processed before: results wait for review.
+        "new_version_of": (
+            {"file_id": outcome.earlier_version.id, "sha256": outcome.earlier_version.sha256}
+            if outcome.earlier_version
+            else None
+        ),
         "warnings": list(run.warnings),
         "curve": run.curve,
         "lookback": list(run.lookback),
@@ -259,11 +272,9 @@ def _plate_json(outcome: ExportOutcome, run: StoredRun) -> dict[str, Any]:
 
 def _find_worklist(export: Path, plate_id: str | None, *, single: bool) -> Path | None:
     """``<plate id>.worklist.csv`` beside the export, or for a one-plate export its stem's."""
-    from .worklist import WORKLIST_SUFFIX
+    from .worklist import worklist_names
 
-    names = [f"{plate_id}{WORKLIST_SUFFIX}"] if plate_id else []
-    if single:
-        names.append(f"{export.stem}{WORKLIST_SUFFIX}")
+    names = worklist_names(plate_id, export.stem, single=single)
     return next((export.parent / n for n in names if (export.parent / n).is_file()), None)
 
 
@@ -344,6 +355,11 @@ def process(
         return
     if outcome.duplicate:
         click.echo(f"{export.name} was already processed; showing the stored results.")
+    if outcome.earlier_version is not None:
+        click.echo(
+            f"{export.name} is a new version of file {outcome.earlier_version.id} (same name, "
+            "other content): its results wait for review (saa-lab review)."
+        )
     for run in outcome.runs:
         _print_run(run)
     _report_delivery(config, delivered)
@@ -498,16 +514,39 @@ def patient(app: AppContext, patient_id: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Print one health line and exit 0 (ok), 1 (warning) or 2 (critical), for monitoring.",
+)
 @pass_app
 @_handle_errors
-def status(app: AppContext, as_json: bool) -> None:
+def status(app: AppContext, as_json: bool, check: bool) -> None:
     """Show files waiting or failed, runs, results and the HL7 outbox.
 
     Per destination: messages pending, sent and dead, and the age of the oldest unsent
     one. Dead-lettered messages (refused with AR/CR, or out of retries) are listed
     with the receiver's answer, most recent first.
+
+    Health (also as "health" in --json): the database is reachable, the daemon's
+    heartbeat is recent (it writes one every 10 s), the inbox was listed recently,
+    the observer runs, files can be moved, no message is dead or unsent for an hour.
     """
-    summary = app.store.status_summary()
+    from datetime import UTC
+
+    from .health import EXIT_CODES, assess, unreachable
+
+    try:
+        summary = app.store.status_summary()
+    except SaaLabError as exc:
+        if not (as_json or check):
+            raise
+        health = unreachable(str(exc))
+        if as_json:
+            click.echo(json.dumps({"health": health}, indent=2))
+        else:
+            click.echo(f"CRITICAL: {exc}")
+        sys.exit(EXIT_CODES["critical"])
     summary["reassay"] = app.store.open_reassays()
     summary["config"] = app.config.source
     summary["inbox"] = str(app.config.inbox)
@@ -515,6 +554,14 @@ def status(app: AppContext, as_json: bool) -> None:
     from .store.queue import outbox_listing
 
     summary["dead_letters"] = outbox_listing(app.store, status="dead", limit=DEAD_LETTERS_SHOWN)
+    summary["health"] = health = assess(
+        summary, datetime.now(UTC), poll_seconds=app.config.watch.poll_interval_seconds
+    )
+    if check:
+        problems = [c for c in health["checks"] if c["status"] != "ok"]
+        text = "; ".join(f"{c['name']}: {c['detail']}" for c in problems) or "all checks pass"
+        click.echo(f"{health['status'].upper()}: {text}")
+        sys.exit(EXIT_CODES[health["status"]])
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -527,6 +574,10 @@ def status(app: AppContext, as_json: bool) -> None:
         )
     else:
         click.echo("daemon:   never ran against this database")
+    click.echo(
+        f"health:   {health['status']}"
+        + "".join(f"; {c['name']}: {c['detail']}" for c in health["checks"] if c["status"] != "ok")
+    )
     files = summary["files"]
     click.echo(
         "files:    " + (", ".join(f"{v} {k}" for k, v in sorted(files.items())) or "none yet")

@@ -174,3 +174,21 @@ def process_sample_lab(folder: Path, url: str, runner: CliRunner, users: str,
     (plate,) = json.loads(result.output)["plates"]
     ids = {r["accession"]: r["result_id"] for r in plate["results"]}
     return ProcessedLab(config_path, folder, url, ids)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After tests/hostile ran: how many generated inputs each property test tried."""
+    import sys
+
+    support = sys.modules.get("hostile_support")
+    if support is None or not support.COUNTS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("hostile inputs")
+    for name, count in sorted(support.COUNTS.items()):
+        write(f"{count:>7}  {name}")
+    factor = support.factor()
+    soak = f" ({support.EXAMPLES_ENV}={factor})" if factor > 1 else ""
+    write(f"{sum(support.COUNTS.values()):>7}  examples in total{soak}")
+    for bug, count in sorted(support.TOLERATED.items()):
+        write(f"{count:>7}  inputs hit known bug {bug} (see its xfail test)")
