@@ -33,12 +33,14 @@ sharing the previous ORC (a common sender habit); OML PRIOR_RESULT groups
 are skipped up to the next ORC whose ORC-1 is NW or XO.
 
 ACK codes: **AR** when we cannot take the message at all (not ORM/OML, an
-unsupported version, no readable MSH, no MSH-10, no order in it); **AE** when
-an order lacks something we need or contradicts itself (patient id,
-accession, formulation missing or unknown, an unreadable value, collection
-before the dose, two different formulations); those orders are still returned
-so they are stored, flagged with the problems; **AA** otherwise (warnings, ERR
-severity W, may accompany AA). Times without a UTC offset are in the lab's zone.
+unsupported version, no readable MSH, no MSH-10 or one the store cannot keep, no
+order in it); **AE** when an order lacks something we need or contradicts itself
+(patient id, accession, formulation missing or unknown, an unreadable value,
+collection before the dose, two different formulations, text with control
+characters or longer than the store keeps, which is then left out, never cut);
+those orders are still returned so they are stored, flagged with the problems;
+**AA** otherwise (warnings, ERR severity W, may accompany AA). Times without a
+UTC offset are in the lab's zone.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Final, Literal
 
@@ -139,6 +141,24 @@ _TS: Final = re.compile(
 )
 _GRADE: Final = re.compile(r"(?:grade\s*)?([1-5])", re.IGNORECASE)
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f]")
+# NM as sent (HL7: optional sign, digits, optional point; clinics also send a decimal
+# comma). No exponent, no "_", no digits of other scripts, no inf/nan.
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+# "2,500": a decimal comma (2.5) or a thousands separator (2500)? Not guessed.
+_AMBIGUOUS_COMMA: Final = re.compile(r"[+-]?[0-9]{1,3},[0-9]{3}")
+#: Longest text the store keeps per OrderContext field (saa_lab.store.models.OrderRow),
+#: and where the value comes from; longer values or control characters are not stored.
+TEXT_LIMITS: Final[dict[str, tuple[int, str]]] = {
+    "accession": (64, "SPM-2 / OBR-3 / OBR-2"),
+    "patient_id": (64, "PID-3"),
+    "protocol": (64, "OBX-5 (SAA-PROTOCOL)"),
+    "clinic": (64, "ORC-21 / ORC-17 / MSH-4"),
+    "placer_order_number": (64, "OBR-2 / ORC-2"),
+    "patient_family_name": (128, "PID-5.1"),
+    "patient_given_name": (128, "PID-5.2"),
+    "ordering_provider": (256, "ORC-12 / OBR-16"),
+}
+_MAX_CONTROL_ID: Final = 64
 _ACK_ESCAPES: Final = str.maketrans(
     {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "~": "\\R\\", "&": "\\T\\"}
 )
@@ -357,7 +377,7 @@ def _timestamp(text: str, zone: tzinfo, *, need_time: bool = True) -> datetime:
         if iso is None:
             msg = f"{text!r} is not an HL7 date/time (YYYYMMDDHHMM[SS][+ZZZZ])"
             raise _BadValue(msg)
-        return iso
+        return _in_range(iso, text)
     g = match.groupdict()
     if need_time and g["h"] is None:
         msg = f"{text!r} has no time of day (YYYYMMDDHHMM needed)"
@@ -374,7 +394,7 @@ def _timestamp(text: str, zone: tzinfo, *, need_time: bool = True) -> datetime:
             raise _BadValue(msg)
         moment_zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
-        return datetime(
+        moment = datetime(
             int(g["y"]),
             int(g["mo"]),
             int(g["d"]),
@@ -387,15 +407,29 @@ def _timestamp(text: str, zone: tzinfo, *, need_time: bool = True) -> datetime:
     except ValueError as error:
         msg = f"{text!r} is not a valid date/time ({error})"
         raise _BadValue(msg) from error
+    return _in_range(moment, text)
+
+
+def _in_range(moment: datetime, text: str) -> datetime:
+    """``moment`` if it can be stored (in UTC); year 1 at +14:00 cannot."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        msg = f"{text!r} is out of range"
+        raise _BadValue(msg) from error
+    return moment
 
 
 def _number(text: str) -> float:
-    cleaned = text.strip().replace(",", ".")
-    try:
-        value = float(cleaned)
-    except ValueError as error:
+    cleaned = text.strip()
+    if not _DECIMAL.fullmatch(cleaned):
         msg = f"{text!r} is not a number"
-        raise _BadValue(msg) from error
+        raise _BadValue(msg)
+    if _AMBIGUOUS_COMMA.fullmatch(cleaned):
+        whole, point = cleaned.replace(",", ""), cleaned.replace(",", ".")
+        msg = f"{text!r} is ambiguous (decimal comma or thousands separator?): {whole} or {point}"
+        raise _BadValue(msg)
+    value = float(cleaned.replace(",", "."))
     if not math.isfinite(value) or value <= 0:
         msg = f"{text!r} is not a positive number"
         raise _BadValue(msg)
@@ -893,7 +927,26 @@ def _read_group(
         reaction_grade=_int_or_none(values.get(_REACTION_GRADE)),
         message_control_id=msh.value(10) or None,
     )
-    return order, note
+    return _storable(order, reader, location), note
+
+
+def _storable(order: OrderContext, reader: _OrderReader, where: _Segment | str) -> OrderContext:
+    """``order`` without text the store cannot keep (control characters, too long),
+    each reported as an error: stored flagged, never cut short or changed."""
+    changes: dict[str, str | None] = {}
+    for name, (limit, source) in TEXT_LIMITS.items():
+        value = getattr(order, name)
+        if not isinstance(value, str) or not value:
+            continue
+        if _CONTROL_CHARS.search(value):
+            why = "holds a control character"
+        elif len(value) > limit:
+            why = f"is longer than {limit} characters ({len(value)})"
+        else:
+            continue
+        reader.problem(where, None, f"{value[:24]!r} {why}; not stored", label=source)
+        changes[name] = "" if name == "accession" else None
+    return replace(order, **changes) if changes else order  # type: ignore[arg-type]
 
 
 def _str_or_none(value: object) -> str | None:
@@ -964,6 +1017,13 @@ def read_order(er7: str, *, zone: tzinfo) -> OrderReading:
         )
     if not control_id:
         return _reject("the message control id is missing", code=101, position=10)
+    if _CONTROL_CHARS.search(control_id) or len(control_id) > _MAX_CONTROL_ID:
+        return _reject(
+            f"the message control id {control_id[:24]!r} holds a control character or is "
+            f"longer than {_MAX_CONTROL_ID} characters",
+            code=102,
+            position=10,
+        )
 
     problems: list[OrderProblem] = []
     pid, groups = _groups(segments, oml=message_type == "OML")

@@ -66,7 +66,8 @@ _TOKENS: dict[str, str] = {
     "INVALID": NoValueReason.NOT_READ,
     "PATH?": NoValueReason.NOT_CALCULABLE,
 }
-_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: float() also reads "٣" (Arabic-Indic three) and other scripts' digits.
+_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 
 
 def parse_cell(raw: str, *, decimal_comma: bool = False) -> WellValue:

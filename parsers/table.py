@@ -23,9 +23,10 @@ from datetime import date, datetime, time, timedelta
 from xml.etree import ElementTree
 
 from saa_lab.domain import SourceFile
-from saa_lab.errors import InputFileError
+from saa_lab.errors import ConfigError, InputFileError
 
 from .base import decode
+from .xlsx_guard import check_xls, check_xlsx
 
 __all__ = [
     "SHEET_MARKER",
@@ -186,14 +187,58 @@ _XLSX_DAMAGE: tuple[type[BaseException], ...] = (
 )
 
 
+def _one_line(exc: BaseException) -> str:
+    """A library's message for our one-line errors (openpyxl's span several lines)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _unsafe_xml(exc: BaseException, path: str) -> InputFileError | None:
+    """defusedxml's refusal of a DTD entity (XXE, "billion laughs") as our one line.
+
+    openpyxl wraps what the parser raised while opening ("Unable to read workbook"),
+    so the refusal is looked for along the chain of causes.
+    """
+    from defusedxml import DefusedXmlException
+
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, DefusedXmlException):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    exc = seen
+    msg = (
+        f"refused: the workbook's XML declares an entity ({exc}), which could read local "
+        "files or expand without end; no instrument writes that: export the file again "
+        "from the instrument software"
+    )
+    return InputFileError(" ".join(msg.split()), path=path)
+
+
 def _read_xlsx(source: SourceFile, max_rows: int | None) -> list[Sheet]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
+    from openpyxl.xml import DEFUSEDXML
 
+    if not DEFUSEDXML:
+        # openpyxl parses XML with the standard library unless defusedxml is importable
+        # (and OPENPYXL_DEFUSEDXML is not set to anything but "True"): not the file's fault.
+        msg = (
+            "openpyxl is not using defusedxml (not installed, or OPENPYXL_DEFUSEDXML is set); "
+            "workbooks are not read without it: install saa-lab's dependencies"
+        )
+        raise ConfigError(msg)
+    check_xlsx(source.contents, source.original_path)
     try:
-        book = load_workbook(io.BytesIO(source.contents), read_only=True, data_only=True)
+        # keep_links=False: links to other workbooks (xl/externalLinks) are not even read;
+        # data_only=True: a formula gives the value cached in the file, or None.
+        book = load_workbook(
+            io.BytesIO(source.contents), read_only=True, data_only=True, keep_links=False
+        )
     except (*_XLSX_DAMAGE, InvalidFileException) as exc:
-        msg = f"cannot open the workbook (damaged or not an xlsx): {exc}"
+        refused = _unsafe_xml(exc, source.original_path)
+        if refused is not None:
+            raise refused from exc
+        msg = f"cannot open the workbook (damaged or not an xlsx): {_one_line(exc)}"
         raise InputFileError(msg, path=source.original_path) from exc
     sheets = []
     try:
@@ -205,7 +250,10 @@ def _read_xlsx(source: SourceFile, max_rows: int | None) -> list[Sheet]:
                         break
                     rows.append(Row(number, tuple(_render(v) for v in values)))
             except _XLSX_DAMAGE as exc:
-                msg = f"sheet {ws.title!r} is damaged after row {len(rows)}: {exc}"
+                refused = _unsafe_xml(exc, source.original_path)
+                if refused is not None:
+                    raise refused from exc
+                msg = f"sheet {ws.title!r} is damaged after row {len(rows)}: {_one_line(exc)}"
                 raise InputFileError(msg, path=source.original_path) from exc
             while rows and rows[-1].is_blank:
                 rows.pop()
@@ -222,6 +270,7 @@ def _read_xls(source: SourceFile, max_rows: int | None) -> list[Sheet]:
     from xlrd.compdoc import CompDocError
 
     damage = (*_XLSX_DAMAGE, xlrd.XLRDError, CompDocError, AssertionError, struct.error)
+    check_xls(source.contents, source.original_path)
     try:
         book = xlrd.open_workbook(file_contents=source.contents, logfile=io.StringIO())
         sheets = []
@@ -242,7 +291,7 @@ def _read_xls(source: SourceFile, max_rows: int | None) -> list[Sheet]:
                 rows.pop()
             sheets.append(Sheet(ws.name, tuple(rows)))
     except damage as exc:
-        msg = f"cannot read the legacy .xls workbook (damaged?): {exc}"
+        msg = f"cannot read the legacy .xls workbook (damaged?): {_one_line(exc)}"
         raise InputFileError(msg, path=source.original_path) from exc
     return sheets
 

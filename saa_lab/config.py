@@ -44,7 +44,15 @@ CONFIG_ENV = "SAA_LAB_CONFIG"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no durations, limits or thresholds (an interval of inf never polls).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_in_paths(cls, value: Any) -> Any:
+        if isinstance(value, Path) and "\x00" in str(value):
+            raise ValueError("a path cannot contain a NUL character")
+        return value
 
 
 class LabSettings(_Section):
@@ -58,7 +66,7 @@ class LabSettings(_Section):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Europe" is a folder
             msg = f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')"
             raise ValueError(msg) from exc
         return value
@@ -528,7 +536,9 @@ def load_config(path: Path | None) -> AppConfig:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from exc
+        raise ConfigError(f"not valid TOML: {_printable(str(exc))}", path=str(path)) from exc
+    except RecursionError as exc:
+        raise ConfigError("not valid TOML: nested too deeply", path=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("not UTF-8 text", path=str(path)) from exc
     try:
@@ -559,7 +569,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
     """One line per problem: ``key: what is wrong`` (with "did you mean" for typos)."""
     lines = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = tuple(_printable(str(p)) if isinstance(p, str) else p for p in error["loc"])
         key = ".".join(str(p) for p in loc)
         if error["type"] == "extra_forbidden":
             known = _known_keys(model, loc)
@@ -571,5 +581,12 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
                 text += f"; known here: {', '.join(sorted(known))}"
             lines.append(text)
         else:
-            lines.append(f"{key}: {error['msg']}")
+            lines.append(f"{key}: {_printable(error['msg'])}")
     return "; ".join(lines)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``): an error stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
