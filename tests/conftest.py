@@ -7,7 +7,8 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,19 @@ def release_on_processing(config: AppConfig) -> AppConfig:
         hold_flags=(),
     )
     return config.model_copy(update={"autoverification": (rule,)})
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` every 20 ms until it holds; False once ``timeout`` s passed.
+
+    Tests wait for an outcome (a file, a database row), never for a length of time;
+    the timeout only bounds a test that fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
 
 
 def write_config(folder: Path, extra: str = "", *, database_url: str | None = None,

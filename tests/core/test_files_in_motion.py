@@ -11,11 +11,11 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from conftest import wait_for, write_config
 
 from saa_lab.config import AppConfig, load_config
 from saa_lab.demo import drop_file
@@ -28,15 +28,6 @@ GEN5_WL = SAMPLES / "biotek_gen5" / "RUN-G5-001.worklist.csv"
 MESSAGES = 12  # RUN-G5-001: 14 samples, 2 above the ULOQ wait for re-assay
 TIMEOUT = 20.0
 BACKLOG = int(os.environ.get("SAA_LAB_BACKLOG_FILES", "10000"))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class Lab:

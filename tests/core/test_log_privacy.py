@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import REVIEW_DEFAULTS, SAMPLES, write_config
+from conftest import REVIEW_DEFAULTS, SAMPLES, wait_for, write_config
 from sqlalchemy import text
 
 from saa_lab.cli import cli
@@ -99,15 +98,6 @@ def leaks(records: Iterable[logging.LogRecord], needles: Iterable[str] = NEEDLES
         if hits:
             found.append(f"{record.levelname} {record.name}: {record.getMessage()!r} holds {hits}")
     return found
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # -- a receiver that answers AE, then AR, echoing the patient ----------------------------

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import wait_for
 from hostile_support import assert_one_line
 
 from saa_lab.cli import cli
@@ -160,15 +161,6 @@ def plant_worklists(folder: Path, plate_id: str) -> list[Path]:
         shutil.copyfile(GEN5_WL, target)
         planted.append(target)
     return planted
-
-
-def wait_for(predicate: Any, timeout: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 # -- plate ids naming worklists

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from conftest import (
     SAMPLES,
     _reset_postgres,
     process_sample_lab,
+    wait_for,
     write_config,
 )
 from fault_proxy import FaultProxy, proxied_url
@@ -74,15 +75,6 @@ name = "amoss"
 full_name = "Ada Moss"
 roles = ["reviewer", "approver"]
 """
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def order(control_id: str, accession: str) -> str:
