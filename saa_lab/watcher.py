@@ -254,8 +254,8 @@ def _holds(path: Path, sha256: str) -> bool:
 
 def _identity(folder: Path) -> tuple[int, int]:
     """The folder's device and inode: they change when it is removed and created again."""
-    stat = folder.stat()
-    return stat.st_dev, stat.st_ino
+    info = folder.stat()
+    return info.st_dev, info.st_ino
 
 
 def _copy_then_unlink(path: Path, target: Path) -> None:
@@ -835,6 +835,9 @@ class Daemon:
         except OSError as exc:
             log.error("%s is archived but cannot be removed from the inbox (%s); retried",
                       path.name, exc.strerror or exc)  # fmt: skip
+            tracked = self._tracked.get(path)
+            if tracked is not None:
+                tracked.retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
             return
         self._tracked.pop(path, None)
 
