@@ -5,6 +5,7 @@ tests wait for outcomes (database state, files), not for time."""
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import shutil
@@ -341,3 +342,35 @@ def test_a_file_over_the_size_limit_is_quarantined_unread(small_limit_lab: Lab) 
     reason = (lab.config.quarantine / "huge.csv.error.txt").read_text()
     assert "7,000 bytes, over the 4,096-byte limit ([watch] max_file_bytes)" in reason
     assert lab.files() == {}  # never read, so never parsed: no source record
+
+
+def test_an_archived_export_that_cannot_leave_the_inbox_is_retried_calmly(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only inbox (a share mounted read-only): the export is archived but cannot
+    be removed; it is tried again after a pause, not in a busy loop, and never twice."""
+    import saa_lab.watcher as watcher
+
+    monkeypatch.setattr(watcher, "RETRY_AFTER_ERROR_SECONDS", 0.5)
+    fixed = threading.Event()
+    attempts: list[float] = []
+    real_unlink = Path.unlink
+    export = lab.config.inbox / GEN5.name
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == export and not fixed.is_set():
+            attempts.append(time.monotonic())
+            raise PermissionError(errno.EROFS, "Read-only file system", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    lab.start()
+    drop_file(GEN5_WL, lab.config.inbox)
+    drop_file(GEN5, lab.config.inbox)
+    assert wait_for(lambda: len(attempts) >= 3)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    assert min(gaps) >= 0.4, gaps  # paced by the retry pause
+    fixed.set()
+    assert wait_for(lambda: GEN5.name not in lab.inbox())
+    assert [p.name for p in lab.archived()] == [GEN5.name, GEN5_WL.name]
+    assert len(lab.store.recent_runs()) == 1
