@@ -46,7 +46,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0008"
+SCHEMA_VERSION = "0009"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -218,7 +218,7 @@ class ResultRow(Base):
     result_uid: Mapped[str] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer, default=1)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     accession: Mapped[str] = mapped_column(String(64), index=True)
     wells: Mapped[str] = mapped_column(String(256))
     dilution: Mapped[float] = mapped_column(Float)
