@@ -866,6 +866,94 @@ def demo(keep: bool, timeout: float) -> None:
     sys.exit(code)
 
 
+@cli.group()
+def db() -> None:
+    """The database schema: its revision, and upgrading it.
+
+    The daemon and every command upgrade the database when they open it (several
+    processes starting at once migrate one after the other); `saa-lab db upgrade` does
+    it on its own, e.g. after installing a new saa-lab and before starting the daemons.
+    """
+
+
+def _schema(app: AppContext) -> tuple[Store, str | None, str | None, tuple[str, ...]]:
+    """The store opened without migrating, its revision, the newest one, all known ones."""
+    from alembic.script import ScriptDirectory
+
+    from .store import Store
+    from .store.repository import MIGRATIONS
+
+    store = Store(app.config.database_url, migrate=False, zone=app.config.lab.zone)
+    app.cleanups.append(store.close)
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    known = tuple(s.revision for s in scripts.walk_revisions())
+    return store, store.revision(), scripts.get_current_head(), known
+
+
+def _revision_name(revision: str | None) -> str:
+    return revision or "no revision (empty)"
+
+
+@db.command("current")
+@click.option("--json", "as_json", is_flag=True, help="Print the revisions as JSON.")
+@pass_app
+@_handle_errors
+def db_current(app: AppContext, as_json: bool) -> None:
+    """Show the database's schema revision, the newest this saa-lab knows, and whether an
+    upgrade is needed. Only reads: changes nothing.
+
+    Exits 0 whether or not an upgrade is needed (see upgrade_needed with --json).
+    """
+    _store, current, head, known = _schema(app)
+    newer = current is not None and current not in known
+    needed = current != head and not newer
+    if as_json:
+        payload = {"database": current, "head": head, "upgrade_needed": needed,
+                   "newer_than_code": newer}  # fmt: skip
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(f"database: {_revision_name(current)}")
+    click.echo(f"newest:   {head}")
+    if newer:
+        click.echo(f"the database is at a revision this saa-lab does not know ({current}): "
+                   "it was upgraded by a newer saa-lab")  # fmt: skip
+    elif needed:
+        click.echo("upgrade needed: run 'saa-lab db upgrade' (the daemon also upgrades on start)")
+    else:
+        click.echo("up to date")
+
+
+@db.command("upgrade")
+@pass_app
+@_handle_errors
+def db_upgrade(app: AppContext) -> None:
+    """Bring the database to the newest schema revision (Alembic migrations).
+
+    Each migration commits whole or not at all; on PostgreSQL concurrent upgrades wait
+    for one another. Exits 5 when the database cannot be reached or upgraded.
+    """
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError
+
+    from .errors import StoreError
+
+    store, current, head, known = _schema(app)
+    if current == head:
+        click.echo(f"database already at {head}")
+        return
+    if current is not None and current not in known:
+        raise StoreError(f"database at {current}, a revision this saa-lab does not know "
+                         f"(newest {head}): it was upgraded by a newer saa-lab")  # fmt: skip
+    try:
+        store.upgrade()
+    except (DBAPIError, CommandError) as exc:
+        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise StoreError(f"cannot upgrade the database from {_revision_name(current)}: "
+                         f"{detail}") from exc  # fmt: skip
+    before = "empty database" if current is None else f"database at {current}"
+    click.echo(f"{before}, upgraded to {store.revision()}")
+
+
 def main() -> None:
     cli(prog_name="saa-lab")
 

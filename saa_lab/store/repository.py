@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event, func, make_url, select
+from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -129,11 +129,33 @@ PG_CONNECT_ARGS: dict[str, Any] = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
 }
+# PostgreSQL: the key of the transaction-level advisory lock Store.upgrade holds while
+# Alembic runs, so daemons starting together on one server migrate one after the other
+# (the second finds the schema at head). Any fixed 64-bit number; this one spells SAA-LAB.
+PG_MIGRATION_LOCK_KEY = 0x5AA_1AB
+
+
+def _sqlite_wal(cursor: Any) -> None:
+    """Switch the file to WAL. On a brand-new file SQLite answers "database is locked" at
+    once (no busy wait) while another connection creates the schema, as when several
+    processes start together: wait for it as the busy timeout would."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _sqlite_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={round(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
@@ -227,11 +249,17 @@ class Store:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         in_memory = self.engine.url.database in (None, "", ":memory:")
         on_disk_sqlite = self.dialect == "sqlite" and not in_memory
-        if on_disk_sqlite and self._at_head(cfg):
+        if on_disk_sqlite and self._at_head():
             return  # nothing to do: no write lock taken (a reader need not wait for one)
         engine = _sqlite_migration_engine(self.url) if on_disk_sqlite else self.engine
         try:
             with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Held until this transaction ends: a second process waits here, then
+                    # reads the revision the first one committed and has nothing to do.
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY}
+                    )
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
         except DBAPIError as exc:
@@ -242,20 +270,32 @@ class Store:
             if engine is not self.engine:
                 engine.dispose()
 
-    def _at_head(self, cfg: Any) -> bool:
+    def _at_head(self) -> bool:
         """Whether the database is already at the newest revision (a plain read)."""
-        from alembic.runtime.migration import MigrationContext
+        return self.revision() == self.head_revision()
+
+    @staticmethod
+    def head_revision() -> str | None:
+        """The newest Alembic revision this code knows (``None``: no migrations at all)."""
+        from alembic.config import Config
         from alembic.script import ScriptDirectory
 
-        head = ScriptDirectory.from_config(cfg).get_current_head()
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        return ScriptDirectory.from_config(cfg).get_current_head()
+
+    def revision(self) -> str | None:
+        """The database's Alembic revision (``None``: an empty database); a plain read."""
+        from alembic.runtime.migration import MigrationContext
+
         try:
             with self.engine.connect() as connection:
-                current = MigrationContext.configure(connection).get_current_revision()
+                current: str | None = MigrationContext.configure(connection).get_current_revision()
         except DBAPIError as exc:
             if not _unavailable(exc):
                 raise
             raise StoreError(f"cannot open the database: {_one_line(exc.orig)}") from exc
-        return current == head
+        return current
 
     def close(self) -> None:
         self.engine.dispose()
