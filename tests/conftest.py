@@ -71,6 +71,37 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
     return bool(predicate())
 
 
+def _openssl(*args: str, cwd: Path) -> None:
+    import subprocess
+
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+def make_pki(folder: Path) -> None:
+    """In ``folder``: a CA (``ca.pem``), a server certificate for 127.0.0.1/localhost and a
+    client certificate it signed (``server.pem``/``.key``, ``client.pem``/``.key``).
+    Skips the test where the openssl command is missing."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not available to make test certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", f"/CN=saa-lab test CA {folder.name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)  # fmt: skip
+    for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
+        _openssl("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={name}-{folder.name}", cwd=folder)  # fmt: skip
+        (folder / f"{name}.ext").write_text(
+            f"subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n"
+        )
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-set_serial", "2", "-days", "2", "-out", f"{name}.pem",
+                 "-extfile", f"{name}.ext", cwd=folder)  # fmt: skip
+
+
 def write_config(folder: Path, extra: str = "", *, database_url: str | None = None,
                  worklist_wait: float = 30,
                  autoverification: str = RELEASE_ON_PROCESSING) -> Path:  # fmt: skip
@@ -94,16 +125,21 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each store test runs on SQLite and, when configured, on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
+def postgres_url() -> str:
+    """The test PostgreSQL database, emptied; skips the test when none is configured."""
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests skipped)")
     _reset_postgres(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite and, when configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return postgres_url()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from conftest import wait_for, write_config
 from watchdog.events import FileClosedEvent, FileCreatedEvent, FileMovedEvent
 
 from saa_lab.config import AppConfig, load_config
@@ -23,16 +23,6 @@ TIMEOUT = 15.0
 # RUN-G5-001 has 14 samples; SAA-0006 and SAA-0011 are above the ULOQ and wait for
 # their re-assay instead of being sent, so 12 messages.
 MESSAGES = 12
-
-
-def wait_for(predicate: object, timeout: float = TIMEOUT) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 class Lab:

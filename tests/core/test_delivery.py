@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 import uuid
@@ -25,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import assert_hl7_strict_valid, write_config
+from conftest import assert_hl7_strict_valid, make_pki, write_config
 from sqlalchemy import select
 
 from saa_lab import delivery
@@ -763,33 +761,8 @@ def test_a_batch_directory_gets_one_fhs_bhs_file_per_run(store: Store, tmp_path:
 # --- TLS ------------------------------------------------------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def make_pki(folder: Path, ca: str = "ca") -> None:
-    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
-    folder.mkdir(exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
-             "-subj", f"/CN=saa-lab test {ca}",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)  # fmt: skip
-    for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
-        _openssl("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", f"/CN={name}", cwd=folder)  # fmt: skip
-        (folder / f"{name}.ext").write_text(
-            f"subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n"
-        )
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey",
-                 f"{ca}.key", "-set_serial", "2", "-days", "2", "-out", f"{name}.pem",
-                 "-extfile", f"{name}.ext", cwd=folder)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not available to make test certificates")
     folder = tmp_path_factory.mktemp("pki")
     make_pki(folder)
     make_pki(folder / "other")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-import shutil
 import signal
 import socket
 import ssl
@@ -28,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from conftest import make_pki, write_config
+from test_mllp import msa, order_message
 
 from saa_lab.config import load_config
 from saa_lab.errors import ConfigError, DeliveryError
@@ -47,24 +47,6 @@ from saa_lab.store import Store
 HOST = "127.0.0.1"
 WAIT = 5.0  # upper bound for any single wait in these tests
 LOGGER = "saa_lab.hl7.mllp"
-
-
-def order_message(control_id: str, *, note: str = "") -> str:
-    segments = [
-        f"MSH|^~\\&|ONCO-EHR|CHILDRENS|SAA-LAB|REFLAB|20261120081500||ORM^O01|{control_id}|P|2.5.1",
-        "PID|1||MRN1^^^CHILDRENS^MR||Doe^Jane",
-        f"ORC|NW|ORD-{control_id}",
-        f"OBR|1|ORD-{control_id}||SAA^Asparaginase activity^L|||202611200815",
-        "OBX|1|ST|SAA-FORM^Formulation^L||Oncaspar||||||F",
-    ]
-    if note:
-        segments.append(f"NTE|1||{note}")
-    return "\r".join(segments)
-
-
-def msa(ack: str) -> list[str]:
-    line = next(s for s in ack.split("\r") if s.startswith("MSA|"))
-    return line.split("|")
 
 
 class Recorder:
@@ -157,34 +139,9 @@ def send_and_read(sock: socket.socket, payload: bytes) -> bytes:
 # --- certificates -----------------------------------------------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def make_pki(folder: Path) -> None:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate it signed."""
-    folder.mkdir(exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", f"/CN=saa-lab listener test CA {folder.name}",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)  # fmt: skip
-    for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
-        _openssl("req", "-new", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                 "-subj", f"/CN={name}-{folder.name}", cwd=folder)  # fmt: skip
-        (folder / f"{name}.ext").write_text(
-            f"subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n"
-        )
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                 "-set_serial", "2", "-days", "2", "-out", f"{name}.pem",
-                 "-extfile", f"{name}.ext", cwd=folder)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``lab/``: our CA, server and client; ``other/``: a CA we do not trust, and its client."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not available to make test certificates")
     folder = tmp_path_factory.mktemp("listener-pki")
     make_pki(folder / "lab")
     make_pki(folder / "other")

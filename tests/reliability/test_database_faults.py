@@ -16,7 +16,6 @@ polls for an outcome with a deadline.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sqlite3
 import threading
@@ -30,10 +29,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import (
-    PG_ENV,
     REVIEW_DEFAULTS,
     SAMPLES,
-    _reset_postgres,
+    postgres_url,
     process_sample_lab,
     wait_for,
     write_config,
@@ -265,11 +263,7 @@ def running_lab(folder: Path, url: str, check_url: str) -> Iterator[Lab]:
 
 @pytest.fixture
 def pg_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests skipped)")
-    _reset_postgres(url)
-    return url
+    return postgres_url()
 
 
 @pytest.fixture
