@@ -15,6 +15,7 @@ __all__ = [
     "ConflictError",
     "DeliveryError",
     "InputFileError",
+    "ReportError",
     "ReviewError",
     "SaaLabError",
     "StoreError",
@@ -127,3 +128,10 @@ class AuditChainError(SaaLabError):
     """The audit trail's hash chain is broken: an entry was changed, inserted or removed."""
 
     exit_code = 9
+
+
+class ReportError(SaaLabError):
+    """A run report cannot be made or written: no such run, or its file name is taken by
+    another file (never overwritten), or the folder refuses the write."""
+
+    exit_code = 10

@@ -330,21 +330,13 @@ def audit_entries(store: Store, entity: str, ids: Sequence[str | int]) -> list[A
             .where(AuditEntry.entity == entity, AuditEntry.entity_id.in_(keys))
             .order_by(AuditEntry.seq)
         ).all()
-        return [
-            AuditLine(
-                r.seq,
-                r.at,
-                r.at_local,
-                r.actor,
-                r.action,
-                r.entity,
-                r.entity_id,
-                r.reason,
-                r.previous,
-                r.detail,
-            )
-            for r in rows
-        ]
+        return [audit_line(r) for r in rows]
+
+
+def audit_line(r: AuditEntry) -> AuditLine:
+    """An audit row as the value review, history and reports show."""
+    return AuditLine(r.seq, r.at, r.at_local, r.actor, r.action, r.entity, r.entity_id,
+                     r.reason, r.previous, r.detail)  # fmt: skip
 
 
 # -- deciding ------------------------------------------------------------------
