@@ -1,6 +1,6 @@
 """Drop-to-outbox latency and backlog throughput of the real daemon (``saa-lab watch``).
 
-    python benchmarks/bench_pipeline.py [--plates 30] [--backlog 200]
+    python benchmarks/bench_pipeline.py [--plates 30] [--backlog 200] [--daemons 1,3]
                                         [--database-url postgresql+psycopg://...]
 
 Latency: one 96-well plate with 40 samples (74 sample wells) is dropped at a
@@ -10,12 +10,15 @@ in the outbox. Throughput: a backlog of plates (a minute old) is in the inbox be
 the daemon starts; the clock runs from the daemon's start (including its own
 start-up) until every message is in the outbox. The daemon runs as
 its own process (as in production), so this script's polling of the outbox does
-not compete with it for the GIL. One warm-up plate is not timed. Prints a table.
+not compete with it for the GIL. One warm-up plate is not timed. The backlog runs
+once per daemon count in ``--daemons``: N daemons (``SAA_LAB_INSTANCE`` 1..N) share
+the inbox and the database, claiming each file through it. Prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -115,15 +118,17 @@ def reset_postgres(url: str) -> None:
 class Watch:
     """``saa-lab watch`` in a subprocess, started and stopped with SIGTERM."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, instance: str = "") -> None:
         self.config_path = config_path
+        self.instance = instance
 
     def __enter__(self) -> Watch:
         exe = Path(sys.executable).with_name("saa-lab")
-        self.log = self.config_path.with_name("watch.log")
+        self.log = self.config_path.with_name(f"watch{self.instance}.log")
+        env = {**os.environ, "SAA_LAB_INSTANCE": self.instance}
         with self.log.open("w") as log:  # a file, not a pipe: a full pipe would block it
             self.process = subprocess.Popen(
-                [str(exe), "--config", str(self.config_path), "watch"], stderr=log
+                [str(exe), "--config", str(self.config_path), "watch"], stderr=log, env=env
             )
         deadline = time.monotonic() + 60
         while "saa-lab watching" not in self.log.read_text():
@@ -161,7 +166,9 @@ def latency(root: Path, plates: int, database_url: str | None) -> list[float]:
     return samples
 
 
-def throughput(root: Path, plates: int, database_url: str | None) -> tuple[float, float]:
+def throughput(
+    root: Path, plates: int, database_url: str | None, daemons: int = 1
+) -> tuple[float, float]:
     config_path = workspace(root, database_url)
     config = load_config(config_path)
     config.inbox.mkdir(parents=True)
@@ -172,7 +179,9 @@ def throughput(root: Path, plates: int, database_url: str | None) -> tuple[float
     for entry in os.scandir(config.inbox):
         os.utime(entry.path, (old, old))
     start = time.perf_counter()
-    with Watch(config_path):
+    with contextlib.ExitStack() as stack:
+        for number in range(daemons):
+            stack.enter_context(Watch(config_path, str(number + 1) if daemons > 1 else ""))
         end = wait_for_backlog(config, plates, timeout=1800)
     seconds = end - start
     return seconds, plates / seconds
@@ -183,15 +192,20 @@ def main() -> None:
     parser.add_argument("--plates", type=int, default=30, help="plates for the latency run")
     parser.add_argument("--backlog", type=int, default=200, help="plates in the backlog run")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temp dir)")
+    parser.add_argument("--daemons", default="1", help="daemon counts for the backlog, e.g. 1,3")
     args = parser.parse_args()
+    counts = [int(n) for n in args.daemons.split(",")]
     backend = "postgresql" if args.database_url else "sqlite"
     with tempfile.TemporaryDirectory(prefix="saa-bench-") as tmp:
         if args.database_url:
             reset_postgres(args.database_url)
         lat = latency(Path(tmp) / "latency", args.plates, args.database_url)
-        if args.database_url:
-            reset_postgres(args.database_url)
-        seconds, rate = throughput(Path(tmp) / "backlog", args.backlog, args.database_url)
+        backlogs = {}
+        for daemons in counts:
+            if args.database_url:
+                reset_postgres(args.database_url)
+            backlogs[daemons] = throughput(Path(tmp) / f"backlog{daemons}", args.backlog,
+                                           args.database_url, daemons)  # fmt: skip
     lat_ms = sorted(x * 1000 for x in lat)
     p95 = lat_ms[max(0, round(0.95 * len(lat_ms)) - 1)]
     python = sys.version.split()[0]
@@ -204,8 +218,10 @@ def main() -> None:
           f"| {statistics.median(lat_ms):.0f} ms |")  # fmt: skip
     print(f"| drop-to-outbox latency p95 | {p95:.0f} ms |")
     print(f"| drop-to-outbox latency max | {lat_ms[-1]:.0f} ms |")
-    print(f"| backlog of {args.backlog} plates: total | {seconds:.1f} s |")
-    print(f"| backlog throughput | {rate:.1f} plates/s ({rate * 40:.0f} results/s) |")
+    for daemons, (seconds, rate) in backlogs.items():
+        print(f"| backlog of {args.backlog} plates, {daemons} daemon(s): total | {seconds:.1f} s |")
+        print(f"| backlog throughput, {daemons} daemon(s) | {rate:.1f} plates/s "
+              f"({rate * 40:.0f} results/s) |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -375,7 +375,11 @@ def _report_delivery(config: AppConfig, delivered: dict[str, int]) -> None:
             else f"{target.host}:{target.port}"
         )
         click.echo(f"{count} HL7 message(s) delivered to {destination} ({place})")
-    if not delivered:
+    left_to: dict[str, str] = getattr(delivered, "left_to", {})
+    for destination, holder in sorted(left_to.items()):
+        click.echo(f"HL7 messages to {destination} are queued; the running daemon "
+                   f"({holder}) sends them")  # fmt: skip
+    if not delivered and not left_to:
         click.echo("no HL7 message to deliver")
 
 
@@ -565,14 +569,15 @@ def status(app: AppContext, as_json: bool, check: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    daemon = summary["service"].get("daemon")
     click.echo(f"config:   {summary['config'] or '(embedded defaults)'}")
-    if daemon:
+    for daemon in summary["daemons"]:
+        state = f"stopped {daemon['stopped']}" if daemon.get("stopped") else "running"
         click.echo(
-            f"daemon:   pid {daemon.get('pid')} on {daemon.get('host')}, last heartbeat "
-            f"{daemon.get('heartbeat')}, last inbox scan {daemon.get('last_scan')}"
+            f"daemon:   pid {daemon.get('pid')} on {daemon.get('host')} ({state}), inbox "
+            f"{daemon.get('inbox')}, last heartbeat {daemon.get('heartbeat')}, last inbox "
+            f"scan {daemon.get('last_scan')}"
         )
-    else:
+    if not summary["daemons"]:
         click.echo("daemon:   never ran against this database")
     click.echo(
         f"health:   {health['status']}"
@@ -962,5 +967,5 @@ if __name__ == "__main__":
     main()
 
 
-# The review, release, correction and audit commands live in their own module.
-from . import cli_review  # noqa: E402, F401
+# The review, release, correction, audit and report commands live in their own modules.
+from . import cli_report, cli_review, cli_serve  # noqa: E402, F401

@@ -37,7 +37,9 @@ def _deliver(app: AppContext, *, quiet: bool) -> dict[str, int]:
     from .delivery import deliver_pending
 
     app.config.check_routes()
-    delivered = {k: v for k, v in deliver_pending(app.store, app.config).items() if v}
+    delivered = deliver_pending(app.store, app.config)
+    for name in [k for k, v in delivered.items() if not v]:
+        del delivered[name]
     if not quiet:
         _report_delivery(app.config, delivered)
     return delivered

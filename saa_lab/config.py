@@ -33,6 +33,7 @@ __all__ = [
     "AppConfig",
     "AutoVerificationRule",
     "User",
+    "WebSettings",
     "find_config",
     "format_validation_error",
     "load_config",
@@ -158,6 +159,25 @@ class WatchSettings(_Section):
     @property
     def instrument(self) -> str | None:
         return None if self.format == "auto" else self.format
+
+
+class ClusterSettings(_Section):
+    """Several daemons on one database (a shared inbox, several instrument PCs).
+
+    Each daemon claims a file, and the sender role of each destination, with a
+    lease in the database; a lease not renewed for ``lease_seconds`` (its holder
+    died) is taken over by another daemon.
+    """
+
+    lease_seconds: float = Field(default=30.0, ge=2.0, le=3600.0)
+
+
+class ReportSettings(_Section):
+    """Run reports beside each archived export (``saa-lab report`` makes them on demand)."""
+
+    # Written by a separate, low-priority process after each export is archived, so
+    # they never hold up results; an empty list writes none.
+    formats: tuple[Literal["html", "pdf"], ...] = ("html", "pdf")
 
 
 class RunSettings(_Section):
@@ -309,6 +329,19 @@ class User(_Section):
     # reviewer: release with meaning "reviewed", reject; approver: release with meaning
     # "approved", reject, correct.
     roles: tuple[Literal["reviewer", "approver"], ...] = ROLES
+    # For the dashboard (saa-lab serve): a werkzeug password hash made by `saa-lab user
+    # password NAME`. A user without one cannot log in to the web UI.
+    password_hash: str | None = Field(default=None, max_length=512)
+
+
+class WebSettings(_Section):
+    """``[web]``: the dashboard (``saa-lab serve``); localhost unless told otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8470, ge=0, le=65535)
+    # Signs the session cookies; made (mode 0600) at first start when missing. Relative
+    # paths start at the config file's folder.
+    secret_key_file: Path = Path("saa-lab-web.key")
 
 
 class AutoVerificationRule(_Section):
@@ -356,12 +389,15 @@ class AppConfig(_Section):
     paths: PathSettings = PathSettings()
     database: DatabaseSettings = DatabaseSettings()
     watch: WatchSettings = WatchSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    reports: ReportSettings = ReportSettings()
     run: RunSettings = RunSettings()
     interpretation: InterpretationSettings = InterpretationSettings()
     hl7: Hl7Settings = Hl7Settings()
     destinations: tuple[Destination, ...] = ()
     routing: RoutingSettings = RoutingSettings()
     users: tuple[User, ...] = ()
+    web: WebSettings = WebSettings()
     autoverification: tuple[AutoVerificationRule, ...] = (AutoVerificationRule(),)
     base_dir: Path = Field(default=Path(), exclude=True)
     source: str | None = Field(default=None, exclude=True)

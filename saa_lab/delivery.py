@@ -56,9 +56,11 @@ from .store.queue import (
 
 if TYPE_CHECKING:
     from .hl7 import MllpClient
+    from .store.leases import Leases
 
 __all__ = [
     "Ack",
+    "DeliveryCounts",
     "DeliveryStep",
     "DeliveryWorker",
     "MllpLink",
@@ -446,26 +448,44 @@ def _failed(
     return DeliveryStep("retry", destination.name, (head.control_id,), delay, ack_code, reason)
 
 
+class DeliveryCounts(dict[str, int]):
+    """Messages delivered per destination; ``left_to`` names the destinations that
+    another process (a running daemon) was sending to, with that process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left_to: dict[str, str] = {}
+
+
 def deliver_pending(
     store: Store,
     config: AppConfig,
     *,
     destinations: Iterable[str] | None = None,
     now: Callable[[], datetime] | None = None,
-) -> dict[str, int]:
+) -> DeliveryCounts:
     """Deliver what each destination's queue holds until it is empty or must wait.
 
     For one-shot commands (``saa-lab process``): every due message is tried once
     in order; one that fails is scheduled for a retry (which the daemon makes)
-    and holds back the rest of its destination. Returns the messages delivered
-    per destination.
+    and holds back the rest of its destination. A destination a daemon is sending
+    to (it holds the sender lease) is left to it, so no message goes out twice
+    and the order holds. Returns the messages delivered per destination.
     """
+    from .store.leases import Leases, lease_holders
+
     clock = now or (lambda: datetime.now(UTC))
     known = config.all_destinations()
     names = list(destinations) if destinations is not None else list(known)
-    delivered: dict[str, int] = {}
+    delivered = DeliveryCounts()
+    leases = Leases(store, config.cluster.lease_seconds)
     for name in names:
         destination = known[name]
+        lease = f"sender:{name}"
+        if leases.hold(lease) is None:
+            holders = lease_holders(store, lease)
+            delivered.left_to[name] = holders[0].holder if holders else "another process"
+            continue
         link = MllpLink(config, destination) if destination.type == "mllp" else None
         window = QueueWindow()
         count = 0
@@ -477,9 +497,13 @@ def deliver_pending(
                     count += len(step.control_ids)
                 elif step.outcome != "dead":
                     break
+                if leases.hold(lease) is None:
+                    break  # ran out while sending (a very long queue): another has it
         finally:
             if link is not None:
                 link.close()
+            with contextlib.suppress(StoreError):
+                leases.release(lease)
         delivered[name] = count
     return delivered
 
@@ -505,8 +529,11 @@ class DeliveryWorker(threading.Thread):
         error_pause_seconds: float = 5.0,
         on_step: Callable[[DeliveryStep], None] | None = None,
         rng: random.Random | None = None,
+        leases: Leases | None = None,
     ) -> None:
         super().__init__(name=f"saa-lab-deliver-{destination.name}", daemon=True)
+        self.leases = leases
+        self._standby: bool | None = None  # another process sends (None: not asked yet)
         self.store, self.config, self.destination = store, config, destination
         self.idle_seconds = (
             config.watch.poll_interval_seconds if idle_seconds is None else idle_seconds
@@ -548,7 +575,7 @@ class DeliveryWorker(threading.Thread):
                          dest.name, removed)  # fmt: skip
         try:
             while self.should_keep_running():
-                wait = self._step(link, window)
+                wait = self._step(link, window) if self._sender(window) else self._standby_wait()
                 if wait is None or wait > 0:
                     if link is not None:
                         link.close()  # not left open while idle or waiting
@@ -559,6 +586,31 @@ class DeliveryWorker(threading.Thread):
         finally:
             if link is not None:
                 link.close()
+
+    def _sender(self, window: QueueWindow) -> bool:
+        """Whether this worker may send now: it holds the destination's sender lease
+        (several daemons on one database take turns, one at a time, so the queue
+        leaves in order). Without leases (one process) it always may."""
+        if self.leases is None:
+            return True
+        name = f"sender:{self.destination.name}"
+        try:
+            held = self.leases.hold(name)
+        except StoreError:
+            return True  # _step meets the outage, says so and pauses
+        if held == "new":
+            # Another process may have sent what the window holds meanwhile.
+            window.clear()
+        if self._standby is None or (held is None) != self._standby:
+            self._standby = held is None
+            log.info("delivery to %s: %s", self.destination.name,
+                     "another daemon sends; standing by" if self._standby
+                     else "this daemon sends")  # fmt: skip
+        return held is not None
+
+    def _standby_wait(self) -> float:
+        """Look again for the sender role after this long (its holder may die)."""
+        return min(self.idle_seconds, self.leases.seconds / 3 if self.leases else 1.0)
 
     def _step(self, link: MllpLink | None, window: QueueWindow) -> float | None:
         try:

@@ -124,6 +124,8 @@ def run_demo(*, keep: bool, timeout: float, echo: Callable[[str], None]) -> int:
             ):
                 echo(f"the released results were not delivered within {timeout:g} s")
                 return 1
+            daemon.reports.refresh()  # the released runs' reports show the decision
+            daemon.wait_until(lambda: daemon.reports.idle, timeout)  # drawn in the background
         failed = 0
         for sha, name in hashes.items():
             record = store.source(sha)
@@ -148,6 +150,10 @@ def run_demo(*, keep: bool, timeout: float, echo: Callable[[str], None]) -> int:
         echo(f"{len(messages)} HL7 ORU^R01 message(s) in {config.outbox}")
         if messages:
             echo(f"for example: {messages[0]}")
+        reports = sorted(config.archive.rglob("*.report.html"))
+        if reports:
+            echo(f"{len(reports)} run report(s) (HTML and PDF) beside the archived exports, "
+                 f"e.g. {reports[0]}")  # fmt: skip
         return 1 if failed else 0
     finally:
         store.close()

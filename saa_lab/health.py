@@ -23,6 +23,8 @@ EXIT_CODES: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2}
 HEARTBEAT_STALE_SECONDS = 60.0
 # A message unsent this long (the receiver down, a route wrong) needs someone.
 OLDEST_UNSENT_WARNING_SECONDS = 3600.0
+# A daemon silent this long while others run was retired: it is no longer checked.
+GONE_AFTER_SECONDS = 7 * 24 * 3600.0
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
@@ -71,10 +73,44 @@ def _daemon_checks(daemon: Mapping[str, Any] | None, now: datetime, poll: float)
     return checks
 
 
+def _alive(daemon: Mapping[str, Any], now: datetime) -> bool:
+    beat = _age(daemon.get("heartbeat"), now)
+    return not daemon.get("stopped") and beat is not None and beat <= HEARTBEAT_STALE_SECONDS
+
+
+def _all_daemon_checks(
+    daemons: list[Mapping[str, Any]], now: datetime, poll: float
+) -> list[dict[str, str]]:
+    """Several daemons on one database: one stopped or dead while another runs is a
+    warning (the others take over its files and destinations), critical when none runs."""
+    if len(daemons) <= 1:
+        return _daemon_checks(daemons[0] if daemons else None, now, poll)
+    running = sum(1 for d in daemons if _alive(d, now))
+    checks = []
+    for daemon in daemons:
+        if running and not _alive(daemon, now):
+            beat = _age(daemon.get("heartbeat"), now)
+            if beat is not None and beat > GONE_AFTER_SECONDS:
+                continue  # retired long ago (moved to another host, say)
+            where = f"pid {daemon.get('pid')} on {daemon.get('host')}"
+            state = (f"stopped at {daemon['stopped']}" if daemon.get("stopped")
+                     else f"no heartbeat for {beat or 0:.0f} s")  # fmt: skip
+            checks.append(_check("daemon", "warning",
+                                 f"{where}: {state}; {running} other daemon(s) "
+                                 "running take over its work"))  # fmt: skip
+            continue
+        checks += _daemon_checks(daemon, now, poll)
+    return checks
+
+
 def assess(summary: Mapping[str, Any], now: datetime, *, poll_seconds: float) -> dict[str, Any]:
     """``{"status": worst level, "checks": [...]}`` for a ``status_summary``-like mapping."""
     checks = [_check("database", "ok", "reachable")]
-    checks += _daemon_checks(summary.get("service", {}).get("daemon"), now, poll_seconds)
+    daemons = summary.get("daemons")
+    if daemons is None:  # a summary from before several daemons were told apart
+        single = summary.get("service", {}).get("daemon")
+        daemons = [single] if single else []
+    checks += _all_daemon_checks(list(daemons), now, poll_seconds)
     for name, queue in summary.get("queues", {}).items():
         if queue.get("dead"):
             checks.append(_check(f"queue {name}", "warning",

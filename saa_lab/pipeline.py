@@ -29,6 +29,7 @@ from .protocols import PriorResult, ProtocolCatalog, load_protocols
 from .records import ProcessedRun, ReportedSample
 from .release import AutoDecision, ReportContent, build_message, decide, new_control_id
 from .store import SourceRecord, Store, StoredRun
+from .store.repository import DuplicateExport
 from .worklist import Worklist
 
 if TYPE_CHECKING:
@@ -305,7 +306,13 @@ def process_export(
     )  # fmt: skip
     fmt = plate_reads[0].format
     crash_point("calibrated")
-    stored = store.save_export(source, fmt, processed, actor=actor)
+    try:
+        stored = store.save_export(source, fmt, processed, actor=actor)
+    except DuplicateExport:
+        # Another daemon on the same database stored this file while we worked on it.
+        log.warning("%s was stored meanwhile by another process; not stored twice", source.name)
+        runs = store.runs_for_source(source.sha256)
+        return ExportOutcome(source, fmt, tuple(runs), duplicate=True)
     for run in stored:
         log.info(
             "%s plate %d: run %d %s, %d results",

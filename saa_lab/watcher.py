@@ -16,8 +16,10 @@ processed export; the routes are checked at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
+import hashlib
 import logging
 import os
 import shutil
@@ -47,7 +49,9 @@ from .errors import ConfigError, InputFileError, StoreError
 from .faults import crash_point
 from .logs import error_location
 from .pipeline import configured_instrument, process_export
+from .report.worker import ReportWorker
 from .store import Store
+from .store.leases import Leases
 from .worklist import WORKLIST_SUFFIX, Worklist, parse_worklist, worklist_names
 
 __all__ = ["Daemon", "ExportHandler", "move_aside"]
@@ -60,7 +64,11 @@ FILE_MODE = 0o640
 # Work on ready files for at most this long before the next scan, heartbeat and
 # supervision: a backlog of thousands of files must not silence the daemon.
 CYCLE_BUDGET_SECONDS = 2.0
+# A file another daemon has claimed (a shared inbox) is looked at again after this.
+CLAIMED_RETRY_SECONDS = 1.0
 DATABASE_RETRY_SECONDS = 5.0
+INSTANCE_ENV = "SAA_LAB_INSTANCE"
+REPORT_CHECK_SECONDS = 30.0
 
 
 class _StopRaceFilter(logging.Filter):
@@ -289,8 +297,18 @@ class Daemon:
         self._delivery: dict[str, DeliveryWorker] = {}
         self._next_scan = 0.0
         self._last_heartbeat = 0.0
+        self._last_report_check = time.monotonic()  # start() looks once already
         self.counters = _Counters()
         self.idle = threading.Event()
+        # Files and destinations are claimed through the database, so several daemons
+        # on one database (a shared inbox) never do the same work at once.
+        self.leases = Leases(store, config.cluster.lease_seconds)
+        self.reports = ReportWorker(config, store)
+        # This daemon's heartbeat row: one per host, inbox and instance (several
+        # daemons on one host and inbox set SAA_LAB_INSTANCE, e.g. systemd's %i).
+        self.instance = os.environ.get(INSTANCE_ENV, "")
+        where = f"{socket.gethostname()}\0{self.inbox.resolve()}\0{self.instance}".encode()
+        self.state_key = "daemon:" + hashlib.sha256(where).hexdigest()[:16]
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -312,12 +330,16 @@ class Daemon:
         self.config.check_routes()
         for folder in (self.inbox, self.config.archive, self.config.quarantine, self.config.outbox):
             folder.mkdir(parents=True, exist_ok=True)
+        self.leases.start_renewing()
         try:
             for destination in self.config.all_destinations().values():
                 self._start_delivery(destination)
             self._start_observer()
+            self.reports.start()
         except BaseException:
             self._stop_delivery(5.0)
+            self.leases.stop_renewing()
+            self.reports.stop()
             raise
         self._worker = threading.Thread(target=self._run, name="saa-lab-worker", daemon=True)
         self._worker.start()
@@ -332,9 +354,12 @@ class Daemon:
         if self._worker is not None:
             self._worker.join(timeout)
         self._stop_delivery(timeout)
+        self.reports.stop()
+        self.leases.stop_renewing()
         if self._worker is not None:
             try:  # say so, so monitoring does not wait a minute to learn it
-                self.store.set_state("daemon", {**self._state(), "stopped": _now()})
+                self.store.set_state(self.state_key, {**self._state(), "stopped": _now()})
+                self.leases.release_all()  # no other daemon need wait for them to run out
             except StoreError as exc:
                 log.warning("could not record the stop in the database: %s", exc)
         log.info("stopped")
@@ -372,7 +397,7 @@ class Daemon:
         self._observer_started = datetime.now(UTC)
 
     def _start_delivery(self, destination: Destination) -> None:
-        worker = DeliveryWorker(self.store, self.config, destination)
+        worker = DeliveryWorker(self.store, self.config, destination, leases=self.leases)
         self._delivery[destination.name] = worker
         worker.start()
 
@@ -476,6 +501,10 @@ class Daemon:
             self._scan()
             self._next_scan = now + self.config.watch.poll_interval_seconds
         self._heartbeat(now)
+        if now - self._last_report_check >= REPORT_CHECK_SECONDS:
+            # Reports a review decision made out of date (released, rejected since).
+            self._last_report_check = now
+            self.reports.refresh()
         if self._last_heartbeat == now:
             self._database_up()  # the heartbeat was written: the database answers
         with self._lock:
@@ -603,13 +632,14 @@ class Daemon:
         if now - self._last_heartbeat < 10.0:
             return
         self._last_heartbeat = now
-        self.store.set_state("daemon", self._state())
+        self.store.set_state(self.state_key, self._state())
 
     def _state(self) -> dict[str, Any]:
         """What ``saa-lab status`` shows of this daemon (and judges its health by)."""
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "instance": self.instance or None,
             "inbox": str(self.inbox),
             "observer": self.config.watch.observer,
             "observer_alive": bool(self._observer and self._observer.is_alive()),
@@ -649,7 +679,32 @@ class Daemon:
             return False
 
     def _handle(self, path: Path) -> None:
-        tracked = self._tracked[path]
+        claim = f"file:{path.name}"
+        try:
+            held = self.leases.hold(claim)
+        except StoreError as exc:
+            # Not the file's fault: it stays in the inbox and is tried again later.
+            self._database_down(exc, f"{path.name} stays in the inbox and is retried")
+            self._tracked[path].retry_at = time.monotonic() + RETRY_AFTER_ERROR_SECONDS
+            return
+        if held is None:
+            # Another daemon on this database has it (a shared inbox): look again
+            # soon; by then it is usually archived and gone.
+            self._tracked[path].retry_at = time.monotonic() + CLAIMED_RETRY_SECONDS
+            self.counters.extra["claimed_elsewhere"] = (
+                int(self.counters.extra.get("claimed_elsewhere", 0)) + 1
+            )
+            return
+        try:
+            self._handle_claimed(path)
+        finally:
+            with contextlib.suppress(StoreError):  # it runs out by itself otherwise
+                self.leases.release(claim)
+
+    def _handle_claimed(self, path: Path) -> None:
+        tracked = self._tracked.get(path)
+        if tracked is None:
+            return
         limit = self.config.watch.max_file_bytes
         if tracked.size > limit:
             line = (f"{path.name}: {tracked.size:,} bytes, over the {limit:,}-byte limit "
@@ -661,7 +716,7 @@ class Daemon:
         try:
             source = SourceFile(_read_regular(path), str(path), timezone=self.config.lab.zone)
         except FileNotFoundError:
-            del self._tracked[path]
+            self._tracked.pop(path, None)
             return
         except OSError as exc:
             log.warning("cannot read %s yet (%s); will retry", path.name, exc)
@@ -783,10 +838,18 @@ class Daemon:
             elif self._unchanged(path, len(source.contents)):
                 self._quarantine(path, source, exc)
             return
+        if outcome.duplicate:
+            # Another daemon stored it meanwhile: look again soon and find it done
+            # (archived by that daemon, or archived now).
+            tracked.retry_at = time.monotonic() + CLAIMED_RETRY_SECONDS
+            return
         crash_point("committed")
         self.counters.processed += 1
         self.notify_delivery()
         archived = self._archive(path, source, tracked, list(loaded))
+        if archived is not None:
+            for run in outcome.runs:
+                self.reports.submit(run.id, archived)
         accepted = sum(1 for r in outcome.runs if r.status == "accepted")
         log.info("%s processed: %d run(s), %d accepted; %s",
                  path.name, len(outcome.runs), accepted,

@@ -107,6 +107,9 @@ def write_config(folder: Path, extra: str = "", *, database_url: str | None = No
                  autoverification: str = RELEASE_ON_PROCESSING) -> Path:  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     text = '[lab]\ntimezone = "Europe/Berlin"\n' + FAST_WATCH.format(wait=worklist_wait)
+    # Run reports (matplotlib, seconds each) only where a test asks for them.
+    if "[reports]" not in extra:
+        text += "\n[reports]\nformats = []\n"
     text += autoverification
     if database_url:
         text += f'\n[database]\nurl = "{database_url}"\n'

@@ -34,6 +34,7 @@ __all__ = [
     "Base",
     "CalibrationRow",
     "ControlResultRow",
+    "Lease",
     "OrderRow",
     "OutboxMessage",
     "ReassayRequest",
@@ -46,7 +47,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = "0009"
+SCHEMA_VERSION = "0010"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -377,3 +378,18 @@ class ServiceState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A claim by one daemon (a file being processed, a destination being sent to).
+
+    ``expires`` is in seconds since the epoch by the database's clock, so hosts
+    whose clocks differ agree on when a lease has run out.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(1100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), index=True)
+    expires: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,8 +15,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import Engine, create_engine, delete, event, func, make_url, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..domain import SourceFile
@@ -43,6 +43,10 @@ __all__ = ["PendingMessage", "SourceRecord", "Store", "StoredResult", "StoredRun
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DuplicateExport(Exception):
+    """The export was stored meanwhile by another process (same content hash)."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,7 @@ class Store:
         """Bring the schema to the newest Alembic revision."""
         from alembic import command
         from alembic.config import Config
+        from alembic.util import CommandError
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -266,6 +271,14 @@ class Store:
             if not _unavailable(exc):
                 raise
             raise StoreError(f"cannot open or migrate the database: {_one_line(exc.orig)}") from exc
+        except CommandError as exc:
+            # "Can't locate revision": a newer saa-lab upgraded this database.
+            current = self.revision()
+            raise StoreError(
+                f"the database is at schema revision {current}, newer than this saa-lab knows "
+                f"(newest {self.head_revision()}): it was upgraded by a newer saa-lab; install "
+                "that version (a database is never downgraded by saa-lab)"
+            ) from exc
         finally:
             if engine is not self.engine:
                 engine.dispose()
@@ -425,9 +438,29 @@ class Store:
         """Store an export's runs, wells, calibrations, results and outgoing messages.
 
         One transaction: either all of it is stored and the file is ``done``, or
-        nothing is.
+        nothing is. Raises :class:`DuplicateExport` when the same content was stored
+        meanwhile (another daemon on the same database got there first).
         """
+        try:
+            return self._save_export(source, fmt, runs, actor)
+        except IntegrityError:
+            # Two daemons stored the same new file at once: the unique hash let one in.
+            known = self.source(source.sha256)
+            if known is not None and known.status == "done":
+                raise DuplicateExport(source.sha256) from None
+            raise
+
+    def _save_export(
+        self, source: SourceFile, fmt: str, runs: Sequence[ProcessedRun], actor: str
+    ) -> list[StoredRun]:
         with self.session() as s:
+            # Locked until the commit: a second daemon storing the same file waits,
+            # then finds it done instead of storing it twice.
+            locked = s.scalar(
+                select(SourceFileRow).where(SourceFileRow.sha256 == source.sha256).with_for_update()
+            )
+            if locked is not None and locked.status == "done":
+                raise DuplicateExport(source.sha256)
             source_row = self._upsert_source(s, source)
             before = {"status": source_row.status, "error": source_row.error}
             source_row.status, source_row.error, source_row.format = "done", None, fmt
@@ -887,6 +920,15 @@ class Store:
             )
             last = s.scalar(select(func.max(SourceFileRow.processed_at)))
             states = {row.key: row.value for row in s.scalars(select(ServiceState)).all()}
+            # One heartbeat row per daemon ("daemon:<host and inbox>"); "daemon" is the
+            # most recent one, as before several daemons were told apart.
+            daemons = sorted(
+                (v for k, v in states.items() if k.startswith("daemon:")),
+                key=lambda v: str(v.get("heartbeat") or ""),
+                reverse=True,
+            )
+            if daemons:
+                states["daemon"] = daemons[0]
             lookbacks = s.execute(
                 select(RunRow.id, RunRow.assay_name, RunRow.lookback, RunRow.created_at)
                 .where(RunRow.lookback.is_not(None))
@@ -909,6 +951,7 @@ class Store:
                 ],
                 "failed": [{"file": n, "error": e} for n, e in failed],
                 "service": states,
+                "daemons": daemons,
                 "lookback": [
                     {"run_id": rid, "assay": assay, "at": at.isoformat(), "results": lb}
                     for rid, assay, lb, at in lookbacks
@@ -916,12 +959,22 @@ class Store:
             }
 
     def set_state(self, key: str, value: dict[str, Any]) -> None:
+        """Insert or replace one service fact (one statement: daemons may race)."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        now = utcnow()
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        upsert = dialect.insert(ServiceState).values(key=key, value=value, updated_at=now)
         with self.session() as s:
-            row = s.get(ServiceState, key)
-            if row is None:
-                s.add(ServiceState(key=key, value=value))
-            else:
-                row.value, row.updated_at = value, utcnow()
+            s.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["key"], set_={"value": value, "updated_at": now}
+                )
+            )
+
+    def drop_state(self, key: str) -> None:
+        with self.session() as s:
+            s.execute(delete(ServiceState).where(ServiceState.key == key))
 
     def verify_audit(self) -> audit.AuditReport:
         """Check the audit trail's hash chain from the first entry to the head."""

@@ -298,6 +298,11 @@ def test_a_database_newer_than_the_code_is_reported_not_touched(
     assert upgrade.exit_code == 5, upgrade.output
     assert upgrade.output.count("\n") == 1
     assert "database at 9999, a revision this saa-lab does not know" in upgrade.output
+    # Any other command (the daemon too) says the same in one line, not a traceback.
+    status = invoke(runner, config, "status")
+    assert status.exit_code == 5, status.output
+    assert status.output.count("\n") == 1
+    assert "schema revision 9999, newer than this saa-lab knows" in status.output
 
 
 def test_db_upgrade_of_an_unreachable_database_is_one_line(

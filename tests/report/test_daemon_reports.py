@@ -1,0 +1,98 @@
+"""The daemon writes each run's report beside its archived export, in the background,
+and makes the ones it missed (stopped, crashed) at its next start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import wait_for, write_config
+
+from saa_lab.config import load_config
+from saa_lab.demo import drop_file
+from saa_lab.store import Store
+from saa_lab.watcher import Daemon
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_files"
+GEN5 = SAMPLES / "biotek_gen5" / "RUN-G5-001.txt"
+GEN5_WL = SAMPLES / "biotek_gen5" / "RUN-G5-001.worklist.csv"
+REPORTS_HTML = '\n[reports]\nformats = ["html"]\n'
+
+
+def _reports(config_archive: Path) -> list[Path]:
+    return sorted(config_archive.rglob("*.report.*"))
+
+
+def test_each_processed_run_gets_its_report_beside_the_archived_export(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "lab", REPORTS_HTML))
+    store = Store(config.database_url)
+    try:
+        with Daemon(config, store) as daemon:
+            drop_file(GEN5_WL, config.inbox)
+            drop_file(GEN5, config.inbox)
+            assert wait_for(lambda: len(_reports(config.archive)) == 1, timeout=120)
+            assert daemon.reports.failed == 0
+        [report] = _reports(config.archive)
+        archived = next(config.archive.rglob("RUN-G5-001.txt"))
+        assert report.parent == archived.parent
+        [run] = store.recent_runs(1)
+        assert report.name == f"RUN-G5-001.run{run.id}.report.html"
+        html = report.read_text()
+        assert f"saa-lab-run-report:run={run.id}:" in html
+        assert "RUN-G5-001.txt" in html and "<svg" in html  # the plots are inline SVG
+        assert report.stat().st_mode & 0o777 == 0o640
+
+        # Lost (a crash before it was written, someone deleted it): made at the next start.
+        report.unlink()
+        with Daemon(config, store):
+            assert wait_for(lambda: len(_reports(config.archive)) == 1, timeout=120)
+    finally:
+        store.close()
+
+
+def test_no_reports_when_none_are_configured(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path / "lab"))  # the tests' default: []
+    assert config.reports.formats == ()
+    store = Store(config.database_url)
+    try:
+        with Daemon(config, store):
+            drop_file(GEN5_WL, config.inbox)
+            drop_file(GEN5, config.inbox)
+            assert wait_for(lambda: store.status_summary()["files"] == {"done": 1})
+            assert wait_for(lambda: not any(config.inbox.iterdir()))
+        assert _reports(config.archive) == []
+    finally:
+        store.close()
+
+
+USERS = """
+[[users]]
+name = "akim"
+full_name = "Anna Kim"
+roles = ["reviewer", "approver"]
+"""
+
+
+def test_a_report_is_drawn_again_after_the_run_is_released(tmp_path: Path) -> None:
+    from saa_lab.review import Target, release
+
+    every_run_waits = '[[autoverification]]\nname = "off"\nenabled = false\n'
+    config = load_config(
+        write_config(tmp_path / "lab", REPORTS_HTML + USERS, autoverification=every_run_waits)
+    )
+    store = Store(config.database_url)
+    try:
+        with Daemon(config, store) as daemon:
+            drop_file(GEN5_WL, config.inbox)
+            drop_file(GEN5, config.inbox)
+            assert wait_for(lambda: len(_reports(config.archive)) == 1, timeout=120)
+            assert wait_for(lambda: daemon.reports.idle, timeout=120)
+            [report] = _reports(config.archive)
+            assert "released by" not in report.read_text()  # waiting for review
+            [run] = store.recent_runs(1)
+            release(config, store, Target("run", run.id), by="akim", meaning="approved")
+            assert daemon.reports.refresh() == 1  # the daemon does this every 30 s
+            assert daemon.reports.refresh() == 0  # queued once
+            released_by = "released by Anna Kim (akim) (approved)"
+            assert wait_for(lambda: released_by in report.read_text(), timeout=120)
+    finally:
+        store.close()
