@@ -1,6 +1,7 @@
 """Drop-to-outbox latency and backlog throughput of the real daemon (``saa-lab watch``).
 
     python benchmarks/bench_pipeline.py [--plates 30] [--backlog 200] [--daemons 1,3]
+                                        [--reports html,pdf|'']
                                         [--database-url postgresql+psycopg://...]
 
 Latency: one 96-well plate with 40 samples (74 sample wells) is dropped at a
@@ -12,7 +13,9 @@ start-up) until every message is in the outbox. The daemon runs as
 its own process (as in production), so this script's polling of the outbox does
 not compete with it for the GIL. One warm-up plate is not timed. The backlog runs
 once per daemon count in ``--daemons``: N daemons (``SAA_LAB_INSTANCE`` 1..N) share
-the inbox and the database, claiming each file through it. Prints a table.
+the inbox and the database, claiming each file through it. The daemons write run
+reports (HTML and PDF, in the background) as by default; ``--reports ''`` turns them
+off. Prints a table.
 """
 
 from __future__ import annotations
@@ -96,9 +99,14 @@ def wait_for_backlog(config: AppConfig, plates: int, timeout: float) -> float:
         store.close()
 
 
+REPORTS = "html,pdf"  # [reports] formats; --reports changes it
+
+
 def workspace(root: Path, database_url: str | None) -> Path:
     root.mkdir(parents=True)
     text = '[lab]\ntimezone = "Europe/Berlin"\n' + RELEASE_ON_PROCESSING
+    formats = ", ".join(f'"{f}"' for f in REPORTS.split(",") if f)
+    text += f"\n[reports]\nformats = [{formats}]\n"
     if database_url:
         text += f'[database]\nurl = "{database_url}"\n'
     (root / "saa-lab.toml").write_text(text)
@@ -193,7 +201,10 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=200, help="plates in the backlog run")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temp dir)")
     parser.add_argument("--daemons", default="1", help="daemon counts for the backlog, e.g. 1,3")
+    parser.add_argument("--reports", default=REPORTS,
+                        help="the daemon's [reports] formats: html,pdf or ''")  # fmt: skip
     args = parser.parse_args()
+    globals()["REPORTS"] = args.reports
     counts = [int(n) for n in args.daemons.split(",")]
     backend = "postgresql" if args.database_url else "sqlite"
     with tempfile.TemporaryDirectory(prefix="saa-bench-") as tmp:
