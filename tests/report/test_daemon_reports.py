@@ -96,3 +96,30 @@ def test_a_report_is_drawn_again_after_the_run_is_released(tmp_path: Path) -> No
             assert wait_for(lambda: released_by in report.read_text(), timeout=120)
     finally:
         store.close()
+
+
+def test_the_daemon_run_as_a_module_writes_reports(tmp_path: Path) -> None:
+    """``python -m saa_lab watch`` (as well as the ``saa-lab`` script): the report process
+    is spawned, and a spawned child must not run the CLI again."""
+    import signal
+    import subprocess
+    import sys
+
+    config_path = write_config(tmp_path / "lab", REPORTS_HTML)
+    config = load_config(config_path)
+    config.inbox.mkdir(parents=True)
+    log = tmp_path / "watch.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "saa_lab", "--config", str(config_path), "watch"],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+    try:
+        assert wait_for(lambda: b"saa-lab watching" in log.read_bytes(), timeout=60)
+        drop_file(GEN5_WL, config.inbox)
+        drop_file(GEN5, config.inbox)
+        assert wait_for(lambda: len(_reports(config.archive)) == 1, timeout=120), log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert b"could not be made" not in log.read_bytes()
