@@ -16,6 +16,33 @@ MLLP_CLINIC = "EHR"  # routed to the MLLP destination; other samples go to the f
 MLLP_DESTINATION = "ehr"
 FILE_DESTINATION = "file"
 
+# Samples of MLLP_CLINIC go to an MLLP receiver at {host}:{port}, the rest to the file
+# outbox; quick retries. Fill with .format(name=MLLP_DESTINATION, host=, port=,
+# clinic=MLLP_CLINIC).
+MLLP_ROUTING = """
+[[destinations]]
+name = "{name}"
+type = "mllp"
+host = "{host}"
+port = {port}
+connect_timeout_seconds = 2.0
+send_timeout_seconds = 2.0
+ack_timeout_seconds = 5.0
+
+[destinations.retry]
+base_seconds = 0.05
+factor = 2.0
+max_interval_seconds = 0.5
+jitter = 0.2
+budget_hours = 1.0
+
+[routing]
+default = "file"
+
+[routing.clinics]
+{clinic} = "{name}"
+"""
+
 
 # --- the exports ----------------------------------------------------------------------
 

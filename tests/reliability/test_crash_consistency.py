@@ -70,6 +70,7 @@ from lab_support import (
     FILE_DESTINATION,
     MLLP_CLINIC,
     MLLP_DESTINATION,
+    MLLP_ROUTING,
     Export,
     Received,
     Receiver,
@@ -97,30 +98,6 @@ EXTERNAL_DELAY = (0.3, 4.0)  # seconds from the start to an external SIGKILL
 CHANCE = {"read": 0.25, "calibrated": 0.25, "committed": 0.25, "archived": 0.25,
           "file-written": 0.05, "mllp-sent": 0.05, "acked": 0.05}  # fmt: skip
 STEP = 0.05  # the control loop's tick; its waits are proc.wait(), ended by the death
-
-CONFIG = """
-[[destinations]]
-name = "{name}"
-type = "mllp"
-host = "{host}"
-port = {port}
-connect_timeout_seconds = 2.0
-send_timeout_seconds = 2.0
-ack_timeout_seconds = 5.0
-
-[destinations.retry]
-base_seconds = 0.05
-factor = 2.0
-max_interval_seconds = 0.5
-jitter = 0.2
-budget_hours = 1.0
-
-[routing]
-default = "file"
-
-[routing.clinics]
-{clinic} = "{name}"
-"""
 
 
 # --- the daemon -----------------------------------------------------------------------
@@ -361,7 +338,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     server = MllpServer(receiver, host=HOST, port=0, read_timeout=60)
     server.start()
     try:
-        extra = CONFIG.format(name=MLLP_DESTINATION, host=HOST, port=server.port,
+        extra = MLLP_ROUTING.format(name=MLLP_DESTINATION, host=HOST, port=server.port,
                               clinic=MLLP_CLINIC)  # fmt: skip
         lab = make_lab(tmp_path_factory.mktemp("crash") / "lab", extra)
         # The lab is set up (its database created) before the first drop: a kill during

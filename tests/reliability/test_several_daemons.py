@@ -55,6 +55,7 @@ from lab_support import (
     FILE_DESTINATION,
     MLLP_CLINIC,
     MLLP_DESTINATION,
+    MLLP_ROUTING,
     Export,
     Received,
     Receiver,
@@ -80,31 +81,9 @@ HOST = "127.0.0.1"
 # each other) may leave in either order.
 CONCURRENT_SECONDS = 5.0
 
-CONFIG = """
+CLUSTER = """
 [cluster]
 lease_seconds = {lease}
-
-[[destinations]]
-name = "{name}"
-type = "mllp"
-host = "{host}"
-port = {port}
-connect_timeout_seconds = 2.0
-send_timeout_seconds = 2.0
-ack_timeout_seconds = 5.0
-
-[destinations.retry]
-base_seconds = 0.05
-factor = 2.0
-max_interval_seconds = 0.5
-jitter = 0.2
-budget_hours = 1.0
-
-[routing]
-default = "file"
-
-[routing.clinics]
-{clinic} = "{name}"
 """
 
 
@@ -177,8 +156,9 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         folder = tmp_path_factory.mktemp("cluster")
-        extra = CONFIG.format(lease=LEASE_SECONDS, name=MLLP_DESTINATION, host=HOST,
-                              port=server.port, clinic=MLLP_CLINIC)  # fmt: skip
+        extra = CLUSTER.format(lease=LEASE_SECONDS) + MLLP_ROUTING.format(
+            name=MLLP_DESTINATION, host=HOST, port=server.port, clinic=MLLP_CLINIC
+        )
         config_path = write_config(folder / "lab", extra, database_url=url)
         config = load_config(config_path)
         cluster = Cluster(folder, config_path, config, url, {})
