@@ -32,8 +32,12 @@ if TYPE_CHECKING:
 __all__ = ["ReportWorker", "missing_reports"]
 
 log = logging.getLogger(__name__)
-# How many of the latest archived runs are checked for missing reports at start.
-RECOVER_RUNS = 200
+# How many of the latest archived runs are checked for missing or outdated reports.
+RECOVER_RUNS = 1000
+# At most this many reports wait in the daemon's memory: in a backlog of thousands of
+# plates (processed 20-40 times faster than their reports are drawn) the rest are found
+# missing by the next refresh (every 30 s) instead of piling up.
+MAX_QUEUED = 50
 
 _child: dict[str, Any] = {}
 
@@ -121,7 +125,8 @@ class ReportWorker:
             log.warning("cannot look for runs whose report is missing or out of date: %s", exc)
             return 0
         with self._lock:
-            missing = [(r, e) for r, e in missing if r not in self._queued]
+            room = max(0, MAX_QUEUED - self._pending)
+            missing = [(r, e) for r, e in missing if r not in self._queued][-room:] if room else []
         if missing:
             log.info("making %d run report(s) missing or older than a review decision",
                      len(missing))  # fmt: skip
@@ -133,6 +138,11 @@ class ReportWorker:
         """Queue the reports of ``run_id`` beside the archived ``export``."""
         if self._pool is None:
             return
+        with self._lock:
+            if self._pending >= MAX_QUEUED or run_id in self._queued:
+                log.debug("run %d: report left for a later refresh (%d queued)", run_id,
+                          self._pending)  # fmt: skip
+                return
         try:
             future = self._pool.submit(
                 _render, run_id, str(export.parent), export.stem, self.formats

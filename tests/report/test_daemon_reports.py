@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import wait_for, write_config
 
 from saa_lab.config import load_config
@@ -123,3 +124,32 @@ def test_the_daemon_run_as_a_module_writes_reports(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log.read_text()
     assert b"could not be made" not in log.read_bytes()
+
+
+def test_a_backlog_queues_a_bounded_number_of_reports_and_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports are drawn far slower than plates are processed: in a backlog only
+    MAX_QUEUED wait in memory; the others are found missing and drawn later."""
+    from saa_lab.report import worker
+
+    monkeypatch.setattr(worker, "MAX_QUEUED", 1)
+    config = load_config(write_config(tmp_path / "lab", REPORTS_HTML))
+    config.inbox.mkdir(parents=True)
+    for name in ("B1", "B2", "B3"):
+        (config.inbox / f"{name}.txt").write_bytes(
+            GEN5.read_bytes().replace(b"RUN-G5-001", name.encode())
+        )
+        (config.inbox / f"{name}.worklist.csv").write_bytes(GEN5_WL.read_bytes())
+    store = Store(config.database_url)
+    try:
+        with Daemon(config, store) as daemon:
+            assert wait_for(lambda: store.status_summary()["files"] == {"done": 3}, timeout=120)
+            assert daemon.reports._pending <= 1
+            # The daemon's refresh every 30 s, called here: one more each time.
+            assert wait_for(
+                lambda: daemon.reports.refresh() >= 0 and len(_reports(config.archive)) == 3,
+                timeout=180,
+            )
+    finally:
+        store.close()
