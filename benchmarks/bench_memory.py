@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_pipeline
 from bench_pipeline import Watch, reset_postgres, workspace
 
 from saa_lab.config import AppConfig, load_config
@@ -185,7 +186,11 @@ def main() -> None:
     parser.add_argument("--mode", choices=["trickle", "backlog", "both"], default="trickle")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per mode")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temp dir)")
+    parser.add_argument("--reports", default="",
+                        help="the daemon's [reports] formats (default none: the reports "
+                        "are drawn by a separate process, not counted here)")  # fmt: skip
     args = parser.parse_args()
+    bench_pipeline.REPORTS = args.reports
     backend = "postgresql" if args.database_url else "sqlite"
     modes = ["trickle", "backlog"] if args.mode == "both" else [args.mode]
     results = {}
