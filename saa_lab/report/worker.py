@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["ReportWorker", "missing_reports"]
 
 log = logging.getLogger(__name__)
-# How many of the latest archived runs are checked for missing or outdated reports.
+# How many of the latest archived runs are checked for missing or outdated reports:
+# every 30 s the latest RECENT_RUNS (a stat() per report file, on a share too); at
+# start, and while a backlog left reports unqueued, the latest RECOVER_RUNS.
+RECENT_RUNS = 100
 RECOVER_RUNS = 1000
 # At most this many reports wait in the daemon's memory: in a backlog of thousands of
 # plates (processed 20-40 times faster than their reports are drawn) the rest are found
@@ -96,6 +99,7 @@ class ReportWorker:
         self.failed = 0
         self._pending = 0
         self._queued: set[int] = set()
+        self._behind = True  # look far back: at start, or after reports were left out
         self._lock = threading.Lock()
 
     @property
@@ -120,13 +124,16 @@ class ReportWorker:
         if self._pool is None:
             return 0
         try:
-            missing = missing_reports(self.store, self.formats)
+            limit = RECOVER_RUNS if self._behind else RECENT_RUNS
+            missing = missing_reports(self.store, self.formats, limit)
         except Exception as exc:  # the database may be down: not fatal, tried again later
             log.warning("cannot look for runs whose report is missing or out of date: %s", exc)
             return 0
         with self._lock:
             room = max(0, MAX_QUEUED - self._pending)
-            missing = [(r, e) for r, e in missing if r not in self._queued][-room:] if room else []
+            missing = [(r, e) for r, e in missing if r not in self._queued]
+            self._behind = len(missing) > room
+            missing = missing[-room:] if room else []
         if missing:
             log.info("making %d run report(s) missing or older than a review decision",
                      len(missing))  # fmt: skip
@@ -140,6 +147,7 @@ class ReportWorker:
             return
         with self._lock:
             if self._pending >= MAX_QUEUED or run_id in self._queued:
+                self._behind = self._behind or run_id not in self._queued
                 log.debug("run %d: report left for a later refresh (%d queued)", run_id,
                           self._pending)  # fmt: skip
                 return
@@ -189,7 +197,7 @@ class ReportWorker:
             initargs=(self.config,),
         )
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self) -> None:
         """Stop: reports not started yet are dropped (made at the next start)."""
         pool, self._pool = self._pool, None
         if pool is not None:
